@@ -3,3 +3,4 @@ export * from "./load.js";
 export * from "./rules.js";
 export * from "./schema.js";
 export * from "./types.js";
+export * from "./json-schema.js";

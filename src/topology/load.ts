@@ -251,7 +251,7 @@ function reportZodIssue(
     push("error", p, inner?.message ?? issue.message, true);
     return;
   }
-  if (issue.code === "invalid_type" && issue.input === undefined) {
+  if (issue.code === "invalid_type" && valueAt(data, p) === undefined) {
     push("error", p, `${formatPath(p)} is required`);
     return;
   }

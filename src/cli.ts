@@ -1,0 +1,76 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { COMMANDS } from "./commands/index.js";
+import type { Context } from "./context.js";
+import { EXIT, PhpclusterError, UsageError } from "./errors.js";
+import { selectReporter } from "./output/index.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+
+export interface CliIO {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  isTTY: boolean;
+}
+
+/** Build the program, run it, and return the exit code. The only place that decides exit codes. */
+export async function runCli(io: CliIO): Promise<number> {
+  const args = io.argv.slice(2);
+  const json = args.includes("--json");
+  const debug = args.includes("--debug") || io.env.PHPCLUSTER_DEBUG === "1";
+  let commandName = args.find((a) => !a.startsWith("-")) ?? "phpcluster";
+  let ctx: Context | undefined;
+  const getCtx = (): Context => {
+    ctx ??= {
+      reporter: selectReporter({
+        json,
+        color: !args.includes("--no-color"),
+        env: io.env,
+        streams: { stdout: io.stdout, stderr: io.stderr },
+        isTTY: io.isTTY,
+      }),
+      cwd: io.cwd,
+      env: io.env,
+      debug,
+    };
+    return ctx;
+  };
+
+  const program = new Command("phpcluster")
+    .description("Provision a load-balanced PHP session cluster from one topology file, and prove that sessions survive")
+    .version(pkg.version)
+    .option("--no-color", "no colours (NO_COLOR is honoured too)")
+    .option("--debug", "show stack traces of errors")
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)")
+    .hook("preAction", (_root, action) => {
+      commandName = action.name();
+    });
+  for (const make of COMMANDS) {
+    const sub = make(getCtx);
+    sub.option("--no-color", "no colours (NO_COLOR is honoured too)").option("--debug", "show stack traces of errors");
+    sub.copyInheritedSettings(program);
+    program.addCommand(sub);
+  }
+
+  try {
+    await program.parseAsync(io.argv);
+    return EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(err.code)) return EXIT.OK;
+      if (json) getCtx().reporter.failure(commandName, new UsageError(err.message.replace(/^error: /, "")), debug);
+      return EXIT.USAGE;
+    }
+    const error = err instanceof Error ? err : new Error(String(err));
+    getCtx().reporter.failure(commandName, error, debug);
+    return error instanceof PhpclusterError ? error.exitCode : EXIT.INTERNAL;
+  }
+}

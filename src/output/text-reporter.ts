@@ -1,0 +1,54 @@
+import type { PhpclusterError } from "../errors.js";
+import { formatFailure } from "./failure.js";
+import type { Reporter, ReporterMode } from "./reporter.js";
+import type { HumanFormatter, Style } from "./style.js";
+
+export interface Streams {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** Line-oriented output without spinners: CI, pipes, NO_COLOR. Steps print a start and an end line. */
+export class PlainReporter implements Reporter {
+  readonly mode: ReporterMode = "plain";
+  constructor(
+    protected readonly streams: Streams,
+    protected readonly style: Style,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  async step<T>(title: string, work: () => Promise<T>): Promise<T> {
+    const started = this.now();
+    this.streams.stderr.write(`… ${title}\n`);
+    try {
+      const value = await work();
+      this.streams.stderr.write(`${this.style.ok("✔")} ${title} ${this.style.dim(this.elapsed(started))}\n`);
+      return value;
+    } catch (err) {
+      this.streams.stderr.write(`${this.style.err("✖")} ${title} ${this.style.dim(this.elapsed(started))}\n`);
+      throw err;
+    }
+  }
+
+  protected elapsed(started: number): string {
+    const ms = this.now() - started;
+    return ms < 1000 ? `(${Math.round(ms)} ms)` : `(${(ms / 1000).toFixed(1)} s)`;
+  }
+
+  info(message: string): void {
+    this.streams.stderr.write(`${message}\n`);
+  }
+
+  warn(message: string): void {
+    this.streams.stderr.write(`${this.style.warn("⚠")} ${message}\n`);
+  }
+
+  result<T>(_command: string, data: T, human: HumanFormatter<T>): void {
+    const text = human(data, this.style);
+    if (text) this.streams.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  }
+
+  failure(_command: string, error: PhpclusterError | Error, debug: boolean): void {
+    this.streams.stderr.write(`${formatFailure(error, this.style, debug)}\n`);
+  }
+}

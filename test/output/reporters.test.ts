@@ -1,0 +1,65 @@
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { PhpclusterError, EXIT } from "../../src/errors.js";
+import { selectReporter } from "../../src/output/index.js";
+
+function capture() {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const text = { out: "", err: "" };
+  stdout.on("data", (d) => (text.out += d));
+  stderr.on("data", (d) => (text.err += d));
+  return { streams: { stdout, stderr }, text };
+}
+
+const ANSI = /\u001b\[/;
+
+describe("selectReporter", () => {
+  it("--json prints one envelope on stdout and nothing else there", async () => {
+    const { streams, text } = capture();
+    const r = selectReporter({ json: true, color: true, env: {}, streams, isTTY: true });
+    await r.step("working", async () => 1);
+    r.warn("careful");
+    r.result("validate", { a: 1 }, () => "human text");
+    expect(JSON.parse(text.out)).toEqual({ ok: true, command: "validate", data: { a: 1 } });
+    expect(text.err).toBe("warning: careful\n");
+    expect(() => r.result("validate", {}, () => "")).toThrow(/already written/);
+  });
+
+  it("errors under --json carry code, message and hint", () => {
+    const { streams, text } = capture();
+    const r = selectReporter({ json: true, color: false, env: {}, streams, isTTY: false });
+    r.failure("create", new PhpclusterError("PORT_IN_USE", "port 8080 is in use", { exitCode: EXIT.CONFLICT, hint: "pick another" }), false);
+    expect(JSON.parse(text.out)).toEqual({
+      ok: false,
+      command: "create",
+      error: { code: "PORT_IN_USE", message: "port 8080 is in use", hint: "pick another" },
+    });
+  });
+
+  it("honours NO_COLOR on a terminal", async () => {
+    const { streams, text } = capture();
+    const r = selectReporter({ json: false, color: true, env: { NO_COLOR: "1" }, streams, isTTY: true });
+    r.result("x", 1, (_d, s) => s.ok("green?"));
+    r.failure("x", new Error("boom"), false);
+    expect(r.mode).toBe("interactive");
+    expect(text.out + text.err).not.toMatch(ANSI);
+  });
+
+  it("colours a terminal without NO_COLOR, and is plain in CI", () => {
+    const tty = capture();
+    selectReporter({ json: false, color: true, env: {}, streams: tty.streams, isTTY: true }).result("x", 1, (_d, s) => s.ok("ok"));
+    expect(tty.text.out).toMatch(ANSI);
+    const ci = capture();
+    const r = selectReporter({ json: false, color: true, env: { CI: "true" }, streams: ci.streams, isTTY: true });
+    expect(r.mode).toBe("plain");
+  });
+
+  it("plain steps print a start and an end line on stderr", async () => {
+    const { streams, text } = capture();
+    const r = selectReporter({ json: false, color: true, env: {}, streams, isTTY: false });
+    await expect(r.step("start memcached1", async () => { throw new Error("no"); })).rejects.toThrow("no");
+    expect(text.err).toMatch(/… start memcached1\n✖ start memcached1/);
+    expect(text.out).toBe("");
+  });
+});

@@ -1,0 +1,235 @@
+/**
+ * Broken topologies and the problems `validate` must report for each: line, field path and a
+ * fragment of the message. Used by the loader unit tests and by the CLI end-to-end test.
+ */
+export interface ExpectedIssue {
+  line: number;
+  path: string;
+  message: string | RegExp;
+}
+
+export interface BrokenCase {
+  name: string;
+  yaml: string;
+  issues: ExpectedIssue[];
+}
+
+export const BROKEN_CASES: BrokenCase[] = [
+  {
+    name: "malformed YAML (unclosed flow sequence)",
+    yaml: "name: shop\nbalancer:\n  port: [8080\n",
+    issues: [{ line: 4, path: "", message: /YAML syntax/ }], // the parser notices at the end of input
+  },
+  {
+    name: "malformed YAML (bad indentation)",
+    yaml: "name: shop\nbalancer:\n  port: 8080\n bind: 127.0.0.1\n",
+    issues: [{ line: 4, path: "", message: /YAML syntax/ }],
+  },
+  {
+    name: "duplicate key",
+    yaml: "name: shop\nname: other\n",
+    issues: [{ line: 2, path: "", message: /unique/ }],
+  },
+  {
+    name: "empty document",
+    yaml: "# nothing here\n",
+    issues: [{ line: 1, path: "", message: "the topology is empty" }],
+  },
+  {
+    name: "top level is a list",
+    yaml: "- name: shop\n",
+    issues: [{ line: 1, path: "", message: /must be a mapping/ }],
+  },
+  {
+    name: "missing name",
+    yaml: "balancer:\n  port: 8080\n",
+    issues: [{ line: 1, path: "name", message: "name is required" }],
+  },
+  {
+    name: "wrong type: port as a string",
+    yaml: "name: shop\nbalancer:\n  port: eighty\n",
+    issues: [{ line: 3, path: "balancer.port", message: "must be a port number" }],
+  },
+  {
+    name: "wrong type: replicas as a list",
+    yaml: "name: shop\napp:\n  replicas: [1, 2]\n",
+    issues: [{ line: 3, path: "app.replicas", message: "must be a number" }],
+  },
+  {
+    name: "wrong type: locking as a string",
+    yaml: "name: shop\nsessions:\n  locking: maybe\n",
+    issues: [{ line: 3, path: "sessions.locking", message: /expected boolean/ }],
+  },
+  {
+    name: "unknown top-level key",
+    yaml: "name: shop\nloadbalancer:\n  port: 8080\n",
+    issues: [{ line: 2, path: "loadbalancer", message: /unknown key "loadbalancer"/ }],
+  },
+  {
+    name: "misspelt key with a suggestion",
+    yaml: "name: shop\nbalancer:\n  prot: 8080\n",
+    issues: [{ line: 3, path: "balancer.prot", message: 'unknown key "prot"; did you mean "port"?' }],
+  },
+  {
+    name: "misspelt nested key with a suggestion",
+    yaml: "name: shop\nsessions:\n  cookie:\n    httponly: true\n",
+    issues: [{ line: 4, path: "sessions.cookie.httponly", message: 'did you mean "httpOnly"?' }],
+  },
+  {
+    name: "misspelt enum value",
+    yaml: "name: shop\nbalancer:\n  strategy: round-robbin\n",
+    issues: [{ line: 3, path: "balancer.strategy", message: 'did you mean "round-robin"?' }],
+  },
+  {
+    name: "name with upper case and a semicolon",
+    yaml: "name: Shop;rm\n",
+    issues: [{ line: 1, path: "name", message: /must match \[a-z\]/ }],
+  },
+  {
+    name: "name with a brace",
+    yaml: "name: 'shop{'\n",
+    issues: [{ line: 1, path: "name", message: /must match/ }],
+  },
+  {
+    name: "name with a newline",
+    yaml: 'name: "shop\\nserver { listen 80; }"\n',
+    issues: [{ line: 1, path: "name", message: /must match/ }],
+  },
+  {
+    name: "name with a quote",
+    yaml: "name: 'sh\"op'\n",
+    issues: [{ line: 1, path: "name", message: /must match/ }],
+  },
+  {
+    name: "port 0",
+    yaml: "name: shop\nbalancer:\n  port: 0\n",
+    issues: [{ line: 3, path: "balancer.port", message: "port 0 is out of range 1-65535" }],
+  },
+  {
+    name: "port 70000",
+    yaml: "name: shop\nbalancer:\n  port: 70000\n",
+    issues: [{ line: 3, path: "balancer.port", message: "port 70000 is out of range 1-65535" }],
+  },
+  {
+    name: "app.replicas 0",
+    yaml: "name: shop\napp:\n  replicas: 0\n",
+    issues: [{ line: 3, path: "app.replicas", message: "app.replicas must be between 1 and 32, not 0" }],
+  },
+  {
+    name: "app.replicas 33",
+    yaml: "name: shop\napp:\n  replicas: 33\n",
+    issues: [{ line: 3, path: "app.replicas", message: "app.replicas must be between 1 and 32, not 33" }],
+  },
+  {
+    name: "memcached replicas equal to nodes",
+    yaml: "name: shop\nsessions:\n  replicas: 2\nmemcached:\n  nodes: 2\n",
+    issues: [{ line: 3, path: "sessions.replicas", message: "must be lower than memcached.nodes (2)" }],
+  },
+  {
+    name: "memcached replicas above nodes",
+    yaml: "name: shop\nsessions:\n  replicas: 1\n",
+    issues: [{ line: 3, path: "sessions.replicas", message: "must be lower than memcached.nodes (1)" }],
+  },
+  {
+    name: "ini value with a semicolon",
+    yaml: "name: shop\napp:\n  ini:\n    memory_limit: 256M; session.save_handler = files\n",
+    issues: [{ line: 4, path: "app.ini.memory_limit", message: /could inject ini text/ }],
+  },
+  {
+    name: "ini value with a brace",
+    yaml: "name: shop\napp:\n  ini:\n    error_log: '${HOME}/x'\n",
+    issues: [{ line: 4, path: "app.ini.error_log", message: /could inject ini text/ }],
+  },
+  {
+    name: "ini value with a newline",
+    yaml: 'name: shop\napp:\n  ini:\n    memory_limit: "256M\\nextension=evil.so"\n',
+    issues: [{ line: 4, path: "app.ini.memory_limit", message: /could inject ini text/ }],
+  },
+  {
+    name: "ini value with a quote",
+    yaml: "name: shop\napp:\n  nodes:\n    app1:\n      ini:\n        date.timezone: 'Europe/\"Paris'\n",
+    issues: [{ line: 6, path: 'app.nodes.app1.ini["date.timezone"]', message: /could inject ini text/ }],
+  },
+  {
+    name: "ini directive name with a space",
+    yaml: "name: shop\napp:\n  ini:\n    \"memory limit\": 256M\n",
+    issues: [{ line: 4, path: 'app.ini["memory limit"]', message: "is not a php.ini directive name" }],
+  },
+  {
+    name: "override for a node that does not exist",
+    yaml: "name: shop\napp:\n  replicas: 2\n  nodes:\n    app3:\n      ini: {}\n",
+    issues: [{ line: 5, path: "app.nodes.app3", message: 'there is no app node "app3"' }],
+  },
+  {
+    name: "lifetime over 30 days",
+    yaml: "name: shop\nsessions:\n  lifetime: 2592001\n",
+    issues: [{ line: 3, path: "sessions.lifetime", message: /over 30 days/ }],
+  },
+  {
+    name: "duration that does not parse",
+    yaml: "name: shop\nbalancer:\n  connectTimeout: 1 second\n",
+    issues: [{ line: 3, path: "balancer.connectTimeout", message: /is not a duration/ }],
+  },
+  {
+    name: "duration as a bare number",
+    yaml: "name: shop\nbalancer:\n  readTimeout: 30\n",
+    issues: [{ line: 3, path: "balancer.readTimeout", message: /must be a duration string/ }],
+  },
+  {
+    name: "lock expiry under a second",
+    yaml: "name: shop\nsessions:\n  lockExpire: 500ms\n",
+    issues: [{ line: 3, path: "sessions.lockExpire", message: /whole number of seconds/ }],
+  },
+  {
+    name: "bind that is not an address",
+    yaml: "name: shop\nbalancer:\n  bind: 'localhost; rm -rf /'\n",
+    issues: [{ line: 3, path: "balancer.bind", message: /is not an IP address/ }],
+  },
+  {
+    name: "session name that would break the nginx variable",
+    yaml: "name: shop\nsessions:\n  name: PHP-SESS\n",
+    issues: [{ line: 3, path: "sessions.name", message: /letters and digits/ }],
+  },
+  {
+    name: "SameSite None without Secure",
+    yaml: "name: shop\nsessions:\n  cookie:\n    sameSite: None\n",
+    issues: [{ line: 4, path: "sessions.cookie.sameSite", message: /needs sessions.cookie.secure/ }],
+  },
+  {
+    name: "image reference with a shell metacharacter",
+    yaml: "name: shop\nimages:\n  base: 'debian:trixie; curl x|sh'\n",
+    issues: [{ line: 3, path: "images.base", message: /not a Docker image reference/ }],
+  },
+  {
+    name: "document root with a dollar sign",
+    yaml: "name: shop\napp:\n  root: ./public$HOME\n",
+    issues: [{ line: 3, path: "app.root", message: /may not contain/ }],
+  },
+  {
+    name: "several problems at once",
+    yaml: [
+      "name: Bad_Name",
+      "balancer:",
+      "  port: 0",
+      "  strategy: sticki",
+      "app:",
+      "  replicas: 40",
+      "sessions:",
+      "  replicas: 3",
+      "  lockExpire: 0s",
+      "memcached:",
+      "  nodes: 2",
+      "  memroy: 64",
+      "",
+    ].join("\n"),
+    issues: [
+      { line: 1, path: "name", message: /must match/ },
+      { line: 3, path: "balancer.port", message: "port 0 is out of range" },
+      { line: 4, path: "balancer.strategy", message: 'did you mean "sticky"?' },
+      { line: 6, path: "app.replicas", message: "not 40" },
+      { line: 8, path: "sessions.replicas", message: "must be lower than memcached.nodes (2)" },
+      { line: 9, path: "sessions.lockExpire", message: /whole number of seconds/ },
+      { line: 12, path: "memcached.memroy", message: 'did you mean "memory"?' },
+    ],
+  },
+];

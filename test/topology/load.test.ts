@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import { checkTopologyText, formatIssue } from "../../src/topology/index.js";
+import { BROKEN_CASES } from "./broken-cases.js";
+
+describe("checkTopologyText on broken topologies", () => {
+  it.each(BROKEN_CASES)("$name", ({ yaml, issues }) => {
+    const result = checkTopologyText(yaml, "phpcluster.yml");
+    expect(result.topology).toBeUndefined();
+    expect(result.errors).toHaveLength(issues.length);
+    issues.forEach((want, i) => {
+      const got = result.errors[i];
+      expect(got, `issue ${i}`).toBeDefined();
+      expect(got?.line, formatIssue(got!)).toBe(want.line);
+      expect(got?.path).toBe(want.path);
+      if (typeof want.message === "string") expect(got?.message).toContain(want.message);
+      else expect(got?.message).toMatch(want.message);
+      expect(formatIssue(got!)).toMatch(new RegExp(`^phpcluster\\.yml:${want.line}:\\d+ `));
+    });
+  });
+});
+
+describe("checkTopologyText on valid topologies", () => {
+  it("fills every default of the contract", () => {
+    const { topology, errors } = checkTopologyText("name: shop\n", "t.yml");
+    expect(errors).toEqual([]);
+    expect(topology).toEqual({
+      name: "shop",
+      runtime: "auto",
+      balancer: {
+        port: 8080,
+        bind: "127.0.0.1",
+        strategy: "sticky",
+        connectTimeoutMs: 1000,
+        readTimeoutMs: 30000,
+        maxFails: 1,
+        failTimeoutMs: 10000,
+      },
+      app: { replicas: 2, root: "./public", ini: {}, extensions: [], nodes: {} },
+      sessions: {
+        name: "PHPSESSID",
+        lifetime: 1440,
+        locking: true,
+        lockExpireMs: 5000,
+        replicas: 0,
+        cookie: { secure: false, httpOnly: true, sameSite: "Lax" },
+      },
+      memcached: { nodes: 1, memory: 64 },
+      images: { base: "debian:trixie-slim" },
+    });
+  });
+
+  it("normalises ini values and durations", () => {
+    const { topology } = checkTopologyText(
+      [
+        "name: shop",
+        "balancer: {connectTimeout: 1500ms, readTimeout: 1m30s}",
+        "app:",
+        "  ini: {memory_limit: 256M, max_input_vars: 5000, display_errors: true, opcache.enable: false}",
+        "  nodes: {app2: {ini: {display_errors: 'On'}}}",
+        "",
+      ].join("\n"),
+      "t.yml",
+    );
+    expect(topology?.balancer.connectTimeoutMs).toBe(1500);
+    expect(topology?.balancer.readTimeoutMs).toBe(90000);
+    expect(topology?.app.ini).toEqual({
+      memory_limit: "256M",
+      max_input_vars: "5000",
+      display_errors: "On",
+      "opcache.enable": "Off",
+    });
+    expect(topology?.app.nodes).toEqual({ app2: { ini: { display_errors: "On" } } });
+  });
+
+  it("warns, without failing, when an override replaces a directive phpcluster manages", () => {
+    const { topology, errors, warnings } = checkTopologyText(
+      "name: shop\napp:\n  nodes:\n    app2:\n      ini:\n        session.save_handler: files\n",
+      "t.yml",
+    );
+    expect(errors).toEqual([]);
+    expect(topology?.app.nodes.app2?.ini["session.save_handler"]).toBe("files");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ line: 6, path: 'app.nodes.app2.ini["session.save_handler"]' });
+  });
+
+  it("accepts an explicit public bind and an IPv6 loopback", () => {
+    expect(checkTopologyText("name: a\nbalancer: {bind: 0.0.0.0}\n", "t").errors).toEqual([]);
+    expect(checkTopologyText("name: a\nbalancer: {bind: '::1'}\n", "t").errors).toEqual([]);
+  });
+});
