@@ -24,3 +24,4 @@ export function selectReporter({ json, color, env, streams, isTTY }: ReporterCho
   if (isTTY && !ci) return new InteractiveReporter(streams, createStyle(!noColor));
   return new PlainReporter(streams, createStyle(!noColor && isTTY));
 }
+export { table } from "./table.js";

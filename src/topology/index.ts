@@ -1,6 +1,6 @@
 export * from "./duration.js";
+export * from "./json-schema.js";
 export * from "./load.js";
 export * from "./rules.js";
 export * from "./schema.js";
 export * from "./types.js";
-export * from "./json-schema.js";

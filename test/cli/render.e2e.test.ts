@@ -20,7 +20,9 @@ function examplesCopy(): string {
 describe.each(["native", "compose"])("phpcluster render --runtime %s", (runtime) => {
   it("writes every file, then reports them unchanged with identical bytes", async () => {
     const dir = examplesCopy();
-    const first = await runCli(["render", "--json", "--runtime", runtime, "-f", "ha-sessions.yml"], { cwd: dir });
+    const first = await runCli(["render", "--json", "--runtime", runtime, "-f", "ha-sessions.yml"], {
+      cwd: dir,
+    });
     expect(first.exitCode, first.stderr).toBe(0);
     const doc = JSON.parse(first.stdout);
     expect(doc.data.outDir).toBe(path.join(".phpcluster", "demo-ha", runtime));
@@ -30,8 +32,12 @@ describe.each(["native", "compose"])("phpcluster render --runtime %s", (runtime)
     const tree = snapshotTree(out);
     expect(Object.keys(tree).sort()).toEqual(doc.data.files.map((f: { path: string }) => f.path).sort());
 
-    const second = await runCli(["render", "--json", "--runtime", runtime, "-f", "ha-sessions.yml"], { cwd: dir });
-    expect(JSON.parse(second.stdout).data.files.every((f: { action: string }) => f.action === "unchanged")).toBe(true);
+    const second = await runCli(["render", "--json", "--runtime", runtime, "-f", "ha-sessions.yml"], {
+      cwd: dir,
+    });
+    expect(
+      JSON.parse(second.stdout).data.files.every((f: { action: string }) => f.action === "unchanged"),
+    ).toBe(true);
     expect(snapshotTree(out)).toEqual(tree);
   });
 
@@ -48,10 +54,15 @@ describe.each(["native", "compose"])("phpcluster render --runtime %s", (runtime)
   it("marks exactly the files a topology change touches as changed", async () => {
     const dir = examplesCopy();
     const out = path.join(dir, "rendered");
-    expect((await runCli(["render", "--runtime", runtime, "-f", "basic.yml", "--out", out], { cwd: dir })).exitCode).toBe(0);
+    expect(
+      (await runCli(["render", "--runtime", runtime, "-f", "basic.yml", "--out", out], { cwd: dir }))
+        .exitCode,
+    ).toBe(0);
     const topo = path.join(dir, "basic.yml");
     writeFileSync(topo, readFileSync(topo, "utf8").replace("memory_limit: 256M", "memory_limit: 300M"));
-    const r = await runCli(["render", "--json", "--runtime", runtime, "-f", "basic.yml", "--out", out], { cwd: dir });
+    const r = await runCli(["render", "--json", "--runtime", runtime, "-f", "basic.yml", "--out", out], {
+      cwd: dir,
+    });
     const files: { path: string; action: string }[] = JSON.parse(r.stdout).data.files;
     const changed = files.filter((f) => f.action === "changed").map((f) => f.path);
     expect(changed.sort()).toEqual(["app1/php.ini", "app2/php.ini"]);

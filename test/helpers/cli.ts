@@ -14,7 +14,10 @@ export interface CliResult {
 }
 
 /** Run the built CLI (`npm run build` first) as a user would: no TTY, CI set, no colour. */
-export async function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}) {
+export async function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {},
+) {
   const result = await execa(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? REPO,
     env: { CI: "true", NO_COLOR: "1", ...opts.env },
@@ -22,7 +25,11 @@ export async function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.
     timeout: opts.timeout ?? 60_000,
     stdin: "ignore",
   });
-  return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr } satisfies CliResult;
+  return {
+    exitCode: result.exitCode ?? -1,
+    stdout: result.stdout,
+    stderr: result.stderr,
+  } satisfies CliResult;
 }
 
 /** A temporary directory, removed by the returned cleanup function. */

@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { PhpclusterError, EXIT } from "../../src/errors.js";
+import { EXIT, PhpclusterError } from "../../src/errors.js";
 import { selectReporter } from "../../src/output/index.js";
 
 function capture() {
@@ -29,7 +29,14 @@ describe("selectReporter", () => {
   it("errors under --json carry code, message and hint", () => {
     const { streams, text } = capture();
     const r = selectReporter({ json: true, color: false, env: {}, streams, isTTY: false });
-    r.failure("create", new PhpclusterError("PORT_IN_USE", "port 8080 is in use", { exitCode: EXIT.CONFLICT, hint: "pick another" }), false);
+    r.failure(
+      "create",
+      new PhpclusterError("PORT_IN_USE", "port 8080 is in use", {
+        exitCode: EXIT.CONFLICT,
+        hint: "pick another",
+      }),
+      false,
+    );
     expect(JSON.parse(text.out)).toEqual({
       ok: false,
       command: "create",
@@ -48,17 +55,31 @@ describe("selectReporter", () => {
 
   it("colours a terminal without NO_COLOR, and is plain in CI", () => {
     const tty = capture();
-    selectReporter({ json: false, color: true, env: {}, streams: tty.streams, isTTY: true }).result("x", 1, (_d, s) => s.ok("ok"));
+    selectReporter({ json: false, color: true, env: {}, streams: tty.streams, isTTY: true }).result(
+      "x",
+      1,
+      (_d, s) => s.ok("ok"),
+    );
     expect(tty.text.out).toMatch(ANSI);
     const ci = capture();
-    const r = selectReporter({ json: false, color: true, env: { CI: "true" }, streams: ci.streams, isTTY: true });
+    const r = selectReporter({
+      json: false,
+      color: true,
+      env: { CI: "true" },
+      streams: ci.streams,
+      isTTY: true,
+    });
     expect(r.mode).toBe("plain");
   });
 
   it("plain steps print a start and an end line on stderr", async () => {
     const { streams, text } = capture();
     const r = selectReporter({ json: false, color: true, env: {}, streams, isTTY: false });
-    await expect(r.step("start memcached1", async () => { throw new Error("no"); })).rejects.toThrow("no");
+    await expect(
+      r.step("start memcached1", async () => {
+        throw new Error("no");
+      }),
+    ).rejects.toThrow("no");
     expect(text.err).toMatch(/… start memcached1\n✖ start memcached1/);
     expect(text.out).toBe("");
   });

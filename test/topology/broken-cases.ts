@@ -152,7 +152,7 @@ export const BROKEN_CASES: BrokenCase[] = [
   },
   {
     name: "ini directive name with a space",
-    yaml: "name: shop\napp:\n  ini:\n    \"memory limit\": 256M\n",
+    yaml: 'name: shop\napp:\n  ini:\n    "memory limit": 256M\n',
     issues: [{ line: 4, path: 'app.ini["memory limit"]', message: "is not a php.ini directive name" }],
   },
   {

@@ -31,7 +31,12 @@ describe("the generated JSON Schema", () => {
   });
 
   it("documents defaults and descriptions", () => {
-    const s = topologyJsonSchema() as { properties: Record<string, { properties?: Record<string, unknown> }> };
-    expect(s.properties.balancer?.properties?.port).toMatchObject({ default: 8080, description: expect.any(String) });
+    const s = topologyJsonSchema() as {
+      properties: Record<string, { properties?: Record<string, unknown> }>;
+    };
+    expect(s.properties.balancer?.properties?.port).toMatchObject({
+      default: 8080,
+      description: expect.any(String),
+    });
   });
 });

@@ -1,0 +1,171 @@
+import { appNodeNames, clusterNodes, type NodeRole, type Topology } from "../topology/index.js";
+import {
+  COMPOSE_APP_PORT,
+  COMPOSE_LB_PORT,
+  COMPOSE_MEMCACHED_PORT,
+  composeAddresses,
+  hostPort,
+  nativeAddresses,
+} from "./addresses.js";
+import { renderHttpdConf } from "./apache.js";
+import { renderComposeFile, renderDockerfiles } from "./compose.js";
+import { composeNginxView, nativeNginxView, renderNginx } from "./nginx.js";
+import { renderPhpIni } from "./php-ini.js";
+import { readTemplate } from "./templates.js";
+
+export { composeAddresses, fnv1a32, type HostPort, nativeAddresses } from "./addresses.js";
+export { CONTAINER, composeProject } from "./compose.js";
+export {
+  HEALTH_PATH,
+  NGINX_STATUS_PATH,
+  PROBE_PATH,
+  PROBE_SECRET_ENV,
+  PROBE_SECRET_HEADER,
+} from "./constants.js";
+export { iniValue } from "./php-ini.js";
+
+export type RenderTarget = "native" | "compose";
+
+export interface RenderedFile {
+  /** Posix path relative to the output directory. */
+  path: string;
+  content: string;
+  mode?: number;
+}
+
+export interface RenderOptions {
+  target: RenderTarget;
+  /** app.root as seen from the output directory, posix, e.g. "../../public" (compose bind-mount source). */
+  rootFromOut: string;
+  /** App nodes to mark `down` in the nginx upstream (to drain a node during a rolling restart). */
+  drained?: string[];
+}
+
+/** What the runtime drivers read back from `cluster.json`. */
+export interface ClusterManifest {
+  name: string;
+  target: RenderTarget;
+  /** In start order: memcached nodes, app nodes, the balancer. */
+  nodes: { name: string; role: NodeRole; host: string; port: number; files: string[] }[];
+  balancer: { bind: string; port: number };
+}
+
+export const MANIFEST_PATH = "cluster.json";
+export const COMPOSE_FILE_PATH = "docker-compose.yml";
+export const NGINX_CONF_PATH = "nginx/nginx.conf";
+export const httpdConfPath = (node: string) => `${node}/httpd.conf`;
+export const phpIniPath = (node: string) => `${node}/php.ini`;
+export const PROBE_FILES = ["probe/health.php", "probe/probe.php"] as const;
+export const dockerfilePath = (role: "app" | "lb" | "memcached") => `images/${role}/Dockerfile`;
+
+function checkDrained(t: Topology, drained: string[]): void {
+  const apps = appNodeNames(t);
+  const unknown = drained.filter((node) => !apps.includes(node));
+  if (unknown.length > 0) {
+    throw new Error(`cannot drain ${unknown.join(", ")}: the app nodes are ${apps.join(", ")}`);
+  }
+}
+
+function dockerRole(role: NodeRole): "app" | "lb" | "memcached" {
+  return role === "balancer" ? "lb" : role;
+}
+
+function manifest(t: Topology, target: RenderTarget): ClusterManifest {
+  const native = nativeAddresses(t);
+  const compose = composeAddresses(t).nodes;
+  const nodes = clusterNodes(t).map(({ name, role }) => {
+    const files: string[] = [];
+    if (role === "app") files.push(httpdConfPath(name), phpIniPath(name));
+    if (role === "balancer") files.push(NGINX_CONF_PATH);
+    if (target === "compose") files.push(dockerfilePath(dockerRole(role)));
+    let host: string;
+    let port: number;
+    if (target === "native") {
+      const address = native[name];
+      if (address === undefined) throw new Error(`no address for node ${name}`);
+      ({ host, port } = address);
+    } else {
+      const address = compose[name];
+      if (address === undefined) throw new Error(`no address for node ${name}`);
+      host = address;
+      port =
+        role === "memcached" ? COMPOSE_MEMCACHED_PORT : role === "app" ? COMPOSE_APP_PORT : COMPOSE_LB_PORT;
+    }
+    return { name, role, host, port, files };
+  });
+  return { name: t.name, target, nodes, balancer: { bind: t.balancer.bind, port: t.balancer.port } };
+}
+
+/**
+ * Every file of the cluster for one runtime target, sorted by path. Pure and deterministic:
+ * the same topology and options give the same bytes (no timestamps, no absolute paths, no randomness).
+ */
+export function renderCluster(topology: Topology, options: RenderOptions): RenderedFile[] {
+  const t = topology;
+  const drained = options.drained ?? [];
+  checkDrained(t, drained);
+  const files: RenderedFile[] = [];
+  const add = (path: string, content: string) => files.push({ path, content });
+
+  const apps = appNodeNames(t);
+  const memcached = clusterNodes(t).filter((n) => n.role === "memcached");
+
+  if (options.target === "native") {
+    const addresses = nativeAddresses(t);
+    const at = (node: string) => {
+      const a = addresses[node];
+      if (a === undefined) throw new Error(`no address for node ${node}`);
+      return a;
+    };
+    const savePath = memcached.map((m) => hostPort(at(m.name).host, at(m.name).port));
+    const appAddresses = Object.fromEntries(apps.map((a) => [a, hostPort(at(a).host, at(a).port)]));
+    add(NGINX_CONF_PATH, renderNginx(t, nativeNginxView(t, appAddresses, drained)));
+    for (const node of apps) {
+      const a = at(node);
+      add(
+        httpdConfPath(node),
+        renderHttpdConf(t, node, {
+          target: "native",
+          listen: hostPort(a.host, a.port),
+          errorLog: "logs/error.log",
+          accessLog: "logs/access.log",
+          internalProxy: "127.0.0.1",
+        }),
+      );
+      add(phpIniPath(node), renderPhpIni(t, node, "native", savePath));
+    }
+  } else {
+    const { subnet, nodes: ips } = composeAddresses(t);
+    const ip = (node: string) => {
+      const a = ips[node];
+      if (a === undefined) throw new Error(`no address for node ${node}`);
+      return a;
+    };
+    const savePath = memcached.map((m) => `${ip(m.name)}:${COMPOSE_MEMCACHED_PORT}`);
+    const appAddresses = Object.fromEntries(apps.map((a) => [a, `${ip(a)}:${COMPOSE_APP_PORT}`]));
+    add(NGINX_CONF_PATH, renderNginx(t, composeNginxView(appAddresses, drained)));
+    for (const node of apps) {
+      add(
+        httpdConfPath(node),
+        renderHttpdConf(t, node, {
+          target: "compose",
+          listen: String(COMPOSE_APP_PORT),
+          errorLog: "/proc/self/fd/2",
+          accessLog: "/proc/self/fd/1",
+          internalProxy: subnet,
+        }),
+      );
+      add(phpIniPath(node), renderPhpIni(t, node, "compose", savePath));
+    }
+    const dockerfiles = renderDockerfiles(t);
+    add(dockerfilePath("app"), dockerfiles.app);
+    add(dockerfilePath("lb"), dockerfiles.lb);
+    add(dockerfilePath("memcached"), dockerfiles.memcached);
+    add(COMPOSE_FILE_PATH, renderComposeFile(t, options.rootFromOut));
+  }
+
+  for (const path of PROBE_FILES) add(path, readTemplate(path));
+  add(MANIFEST_PATH, `${JSON.stringify(manifest(t, options.target), null, 2)}\n`);
+
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

@@ -1,0 +1,19 @@
+import { describe, expect, it } from "vitest";
+import { renderCluster } from "../../src/render/index.js";
+import { FIXTURE_NAMES, fixture, ROOT_FROM_OUT } from "./fixtures.js";
+
+describe.each(FIXTURE_NAMES)("rendered files of %s", (name) => {
+  for (const target of ["native", "compose"] as const) {
+    it(`${target}: every file matches its snapshot`, async () => {
+      const files = renderCluster(fixture(name), { target, rootFromOut: ROOT_FROM_OUT });
+      // The list itself, so that a file that stops being rendered fails too.
+      const listing = files
+        .map((f) => `${f.path}${f.mode === undefined ? "" : ` ${f.mode.toString(8)}`}\n`)
+        .join("");
+      await expect(listing).toMatchFileSnapshot(`./__snapshots__/${name}/${target}.files`);
+      for (const file of files) {
+        await expect(file.content).toMatchFileSnapshot(`./__snapshots__/${name}/${target}/${file.path}`);
+      }
+    });
+  }
+});
