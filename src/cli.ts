@@ -2,10 +2,12 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { COMMANDS } from "./commands/index.js";
 import type { Context } from "./context.js";
-import { EXIT, PhpclusterError, UsageError } from "./errors.js";
+import { CancelledError, EXIT, PhpclusterError, UsageError } from "./errors.js";
 import { selectReporter } from "./output/index.js";
 
-const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 export interface CliIO {
   argv: string[];
@@ -23,6 +25,10 @@ export async function runCli(io: CliIO): Promise<number> {
   const debug = args.includes("--debug") || io.env.PHPCLUSTER_DEBUG === "1";
   let commandName = args.find((a) => !a.startsWith("-")) ?? "phpcluster";
   let ctx: Context | undefined;
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   const getCtx = (): Context => {
     ctx ??= {
       reporter: selectReporter({
@@ -35,12 +41,15 @@ export async function runCli(io: CliIO): Promise<number> {
       cwd: io.cwd,
       env: io.env,
       debug,
+      signal: abort.signal,
     };
     return ctx;
   };
 
   const program = new Command("phpcluster")
-    .description("Provision a load-balanced PHP session cluster from one topology file, and prove that sessions survive")
+    .description(
+      "Provision a load-balanced PHP session cluster from one topology file, and prove that sessions survive",
+    )
     .version(pkg.version)
     .option("--no-color", "no colours (NO_COLOR is honoured too)")
     .option("--debug", "show stack traces of errors")
@@ -55,7 +64,9 @@ export async function runCli(io: CliIO): Promise<number> {
     });
   for (const make of COMMANDS) {
     const sub = make(getCtx);
-    sub.option("--no-color", "no colours (NO_COLOR is honoured too)").option("--debug", "show stack traces of errors");
+    sub
+      .option("--no-color", "no colours (NO_COLOR is honoured too)")
+      .option("--debug", "show stack traces of errors");
     sub.copyInheritedSettings(program);
     program.addCommand(sub);
   }
@@ -63,14 +74,20 @@ export async function runCli(io: CliIO): Promise<number> {
   try {
     await program.parseAsync(io.argv);
     return EXIT.OK;
-  } catch (err) {
+  } catch (caught) {
+    const err = abort.signal.aborted && !(caught instanceof PhpclusterError) ? new CancelledError() : caught;
     if (err instanceof CommanderError) {
-      if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(err.code)) return EXIT.OK;
-      if (json) getCtx().reporter.failure(commandName, new UsageError(err.message.replace(/^error: /, "")), debug);
+      if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(err.code))
+        return EXIT.OK;
+      if (json)
+        getCtx().reporter.failure(commandName, new UsageError(err.message.replace(/^error: /, "")), debug);
       return EXIT.USAGE;
     }
     const error = err instanceof Error ? err : new Error(String(err));
     getCtx().reporter.failure(commandName, error, debug);
     return error instanceof PhpclusterError ? error.exitCode : EXIT.INTERNAL;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }

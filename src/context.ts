@@ -6,4 +6,6 @@ export interface Context {
   cwd: string;
   env: NodeJS.ProcessEnv;
   debug: boolean;
+  /** Aborted on Ctrl-C (SIGINT) or SIGTERM: long operations stop what they started. */
+  signal: AbortSignal;
 }

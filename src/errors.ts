@@ -49,3 +49,54 @@ export class FileError extends PhpclusterError {
     super("FILE_ERROR", message, { exitCode: EXIT.RUNTIME_FAILED, cause });
   }
 }
+
+/** A runtime or a program it needs is not available here. */
+export class RuntimeUnavailableError extends PhpclusterError {
+  constructor(
+    message: string,
+    hint = "run `phpcluster doctor` to see what is missing and how to install it",
+    details?: unknown,
+  ) {
+    super("RUNTIME_UNAVAILABLE", message, { exitCode: EXIT.RUNTIME_UNAVAILABLE, hint, details });
+  }
+}
+
+/** A runtime operation failed: a node did not start, did not become healthy, a command failed. */
+export class RuntimeError extends PhpclusterError {
+  constructor(
+    code: string,
+    message: string,
+    options: { hint?: string; details?: unknown; cause?: unknown } = {},
+  ) {
+    super(code, message, { exitCode: EXIT.RUNTIME_FAILED, ...options });
+  }
+}
+
+/** The runtime cannot do this (compose's ErrNotImplemented). */
+export class NotSupportedError extends PhpclusterError {
+  constructor(runtime: string, operation: string) {
+    super("NOT_SUPPORTED", `the ${runtime} runtime does not support ${operation}`, {
+      exitCode: EXIT.NOT_SUPPORTED,
+    });
+  }
+}
+
+/** The request conflicts with the current state: running already, locked, a port in use. */
+export class ConflictError extends PhpclusterError {
+  constructor(code: string, message: string, hint?: string, details?: unknown) {
+    super(code, message, { exitCode: EXIT.CONFLICT, hint, details });
+  }
+}
+
+export class CancelledError extends PhpclusterError {
+  constructor(message = "interrupted; stopped what had been started") {
+    super("CANCELLED", message, { exitCode: EXIT.CANCELLED });
+  }
+}
+
+/** A verification did not pass: the report says which check. */
+export class VerifyFailedError extends PhpclusterError {
+  constructor(message: string, details?: unknown) {
+    super("VERIFY_FAILED", message, { exitCode: EXIT.VERIFY_FAILED, details });
+  }
+}

@@ -15,7 +15,9 @@ export function baseCommand(name: string, description: string): Command {
     .showHelpAfterError("(run with --help for usage)");
 }
 
-export function runtimeOption(description = "runtime: auto, compose or native (wins over the topology)"): Option {
+export function runtimeOption(
+  description = "runtime: auto, compose or native (wins over the topology)",
+): Option {
   return new Option("--runtime <runtime>", description).choices(["auto", "compose", "native"]);
 }
 
@@ -27,4 +29,41 @@ export function parseRuntime(value: string | undefined): RuntimeChoice | undefin
 
 export function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
+}
+
+import type { Style } from "../output/index.js";
+import { table } from "../output/index.js";
+import type { NodeStatus } from "../runtime/driver.js";
+import { parseDuration } from "../topology/index.js";
+
+/** commander parser for durations such as 90s or 2m. */
+export function durationOption(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms === 0)
+    throw new InvalidArgumentError(`"${value}" is not a duration such as 90s or 2m`);
+  return ms;
+}
+
+/** The node table shared by create and status. */
+export function formatNodes(nodes: NodeStatus[], s: Style): string {
+  const paint = (state: string) =>
+    state === "running" ? s.ok(state) : state === "unhealthy" ? s.warn(state) : s.err(state);
+  return table(
+    ["NODE", "ROLE", "STATE", "ADDRESS", "PID", "DETAIL"],
+    nodes.map((n) => [
+      n.name,
+      n.role,
+      n.state,
+      n.address,
+      n.pid === undefined ? "-" : String(n.pid),
+      n.detail ?? "",
+    ]),
+    (_row, col, text) => (col === 2 ? paint(text.trimEnd()) + text.slice(text.trimEnd().length) : text),
+  );
+}
+
+export function balancerUrl(bind: string, port: number): string {
+  const host =
+    bind === "0.0.0.0" ? "127.0.0.1" : bind === "::" ? "[::1]" : bind.includes(":") ? `[${bind}]` : bind;
+  return `http://${host}:${port}/`;
 }

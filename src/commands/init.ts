@@ -1,6 +1,6 @@
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { Liquid } from "liquidjs";
 import type { Context } from "../context.js";
@@ -45,10 +45,13 @@ export async function runInit(opts: InitOptions, ctx: Context): Promise<InitResu
   }
   const schema = path.relative(dir, SCHEMA_FILE).split(path.sep).join("/");
   const liquid = new Liquid({ strictVariables: true, strictFilters: true });
-  const yaml = liquid.parseAndRenderSync(readFileSync(path.join(TEMPLATES, "phpcluster.yml.liquid"), "utf8"), {
-    name,
-    schema,
-  });
+  const yaml = liquid.parseAndRenderSync(
+    readFileSync(path.join(TEMPLATES, "phpcluster.yml.liquid"), "utf8"),
+    {
+      name,
+      schema,
+    },
+  );
   const files = [
     { path: path.basename(file), content: yaml },
     { path: "public/index.php", content: readFileSync(path.join(TEMPLATES, "index.php"), "utf8") },
@@ -63,7 +66,10 @@ export async function runInit(opts: InitOptions, ctx: Context): Promise<InitResu
     );
   }
   await applyWrites(plan);
-  return { name, files: plan.map((p) => ({ path: path.relative(ctx.cwd, p.absolute) || p.path, action: p.action })) };
+  return {
+    name,
+    files: plan.map((p) => ({ path: path.relative(ctx.cwd, p.absolute) || p.path, action: p.action })),
+  };
 }
 
 export function formatInit(r: InitResult, s: Style): string {
@@ -74,10 +80,16 @@ export function formatInit(r: InitResult, s: Style): string {
 }
 
 export function initCommand(getCtx: () => Context): Command {
-  return baseCommand("init", "write a commented phpcluster.yml and a sample public/index.php (session counter)")
+  return baseCommand(
+    "init",
+    "write a commented phpcluster.yml and a sample public/index.php (session counter)",
+  )
     .option("--name <name>", "cluster name (default: from the directory name)")
     .option("--force", "overwrite existing files")
-    .addHelpText("after", examples(["phpcluster init", "phpcluster init --name shop -f deploy/phpcluster.yml"]))
+    .addHelpText(
+      "after",
+      examples(["phpcluster init", "phpcluster init --name shop -f deploy/phpcluster.yml"]),
+    )
     .action(async (opts: InitOptions) => {
       const ctx = getCtx();
       ctx.reporter.result("init", await runInit(opts, ctx), formatInit);

@@ -46,7 +46,11 @@ export async function runRender(opts: RenderOptions, ctx: Context): Promise<Rend
 }
 
 export function formatRender(r: RenderResult, s: Style): string {
-  const mark: Record<WriteAction, string> = { created: s.ok("created  "), changed: s.warn("changed  "), unchanged: s.dim("unchanged") };
+  const mark: Record<WriteAction, string> = {
+    created: s.ok("created  "),
+    changed: s.warn("changed  "),
+    unchanged: s.dim("unchanged"),
+  };
   const lines = r.files.map((f) => `  ${mark[f.action]} ${f.path}`);
   const count = (a: WriteAction) => r.files.filter((f) => f.action === a).length;
   const verb = r.dryRun ? "would write" : "wrote";
@@ -59,7 +63,10 @@ export function formatRender(r: RenderResult, s: Style): string {
 
 export function renderCommand(getCtx: () => Context): Command {
   return baseCommand("render", "write every rendered file; list created / changed / unchanged")
-    .option("-o, --out <dir>", "output directory (default: .phpcluster/<name>/<runtime>/ beside the topology)")
+    .option(
+      "-o, --out <dir>",
+      "output directory (default: .phpcluster/<name>/<runtime>/ beside the topology)",
+    )
     .addOption(runtimeOption())
     .option("--dry-run", "show what would be written, write nothing")
     .addHelpText(

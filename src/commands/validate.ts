@@ -52,10 +52,7 @@ export function formatValidate(r: ValidateResult, s: Style): string {
 
 export function validateCommand(getCtx: () => Context): Command {
   return baseCommand("validate", "load and check the topology; print every problem; exit non-zero on any")
-    .addHelpText(
-      "after",
-      examples(["phpcluster validate", "phpcluster validate -f staging.yml --json"]),
-    )
+    .addHelpText("after", examples(["phpcluster validate", "phpcluster validate -f staging.yml --json"]))
     .action(async (opts: CommonOptions) => {
       const ctx = getCtx();
       ctx.reporter.result("validate", await runValidate(opts, ctx), formatValidate);

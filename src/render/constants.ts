@@ -8,3 +8,6 @@ export const PROBE_PATH = "/.phpcluster/probe.php";
 export const HEALTH_PATH = "/.phpcluster/health.php";
 /** nginx stub_status on the balancer, loopback only. */
 export const NGINX_STATUS_PATH = "/.phpcluster/nginx_status";
+
+/** memcached.sess_prefix: a session's data key is this + the session id; its lock is this + "lock." + id. */
+export const SESSION_KEY_PREFIX = "memc.sess.key.";

@@ -21,6 +21,7 @@ export {
   PROBE_PATH,
   PROBE_SECRET_ENV,
   PROBE_SECRET_HEADER,
+  SESSION_KEY_PREFIX,
 } from "./constants.js";
 export { iniValue } from "./php-ini.js";
 

@@ -1,4 +1,5 @@
 import type { Topology } from "../topology/index.js";
+import { SESSION_KEY_PREFIX } from "./constants.js";
 import { renderTemplate } from "./templates.js";
 
 /** Always loaded, in this order: Debian's memcached.so links both serializers. */
@@ -97,7 +98,17 @@ function managedDirectives(t: Topology, memcached: string[]): Managed[] {
       value: "0",
       note: "Garbage collection is a no-op for Memcached: items expire by TTL.",
     },
-    { section: sessions, key: "session.use_strict_mode", value: "1" },
+    s.replicas > 0
+      ? {
+          section: sessions,
+          key: "session.use_strict_mode",
+          value: "0",
+          note:
+            "Off with replicas: strict mode checks the id on the primary Memcached node only (an ADD, not " +
+            "replicated), so with that node dead PHP silently issues a new, empty session (measured). " +
+            "Set session.use_strict_mode in app.ini to prefer strict mode over surviving a Memcached node loss.",
+        }
+      : { section: sessions, key: "session.use_strict_mode", value: "1" },
     { section: sessions, key: "session.use_cookies", value: "1" },
     { section: sessions, key: "session.use_only_cookies", value: "1" },
     { section: sessions, key: "session.cookie_secure", value: onOff(s.cookie.secure) },
@@ -115,7 +126,7 @@ function managedDirectives(t: Topology, memcached: string[]): Managed[] {
         ? "Off: an unchanged session is refreshed with TOUCH, which is not replicated; write it instead."
         : undefined,
     },
-    { section: handler, key: "memcached.sess_prefix", value: iniValue("memc.sess.key.") },
+    { section: handler, key: "memcached.sess_prefix", value: iniValue(SESSION_KEY_PREFIX) },
     { section: handler, key: "memcached.sess_locking", value: onOff(s.locking) },
     {
       section: handler,

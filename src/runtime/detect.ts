@@ -15,7 +15,8 @@ export async function probeDocker(timeoutMs = 5000): Promise<DockerProbe> {
     env: { NO_COLOR: "1" },
     stdin: "ignore",
   });
-  if (result.exitCode === 0 && result.stdout.trim()) return { answers: true, serverVersion: result.stdout.trim() };
+  if (result.exitCode === 0 && result.stdout.trim())
+    return { answers: true, serverVersion: result.stdout.trim() };
   return { answers: false, error: (result.stderr || result.shortMessage || "").trim().split("\n")[0] };
 }
 

@@ -8,6 +8,9 @@
 //   ?action=session      (default) start the session, increment a counter, report what happened
 //        &nonce=<a-z0-9>  store a marker in the session (1-64 letters or digits)
 //        &hold=<ms>       keep the session (and its lock) for 0-30000 ms before saving it
+//        &announce=1      with hold: stream one JSON line naming the node as soon as the lock is
+//                         held, then a second line when done (a kill-mid-request test learns
+//                         which node holds the lock while the request is still running)
 
 function phpcluster_respond(int $status, array $body): void
 {
@@ -82,6 +85,22 @@ $_SESSION['phpcluster_counter'] = (int) ($_SESSION['phpcluster_counter'] ?? 0) +
 $nonce = $_GET['nonce'] ?? null;
 if (is_string($nonce) && preg_match('/^[A-Za-z0-9]{1,64}$/D', $nonce) === 1) {
     $_SESSION['phpcluster_nonce'] = $nonce;
+}
+if ($hold > 0 && ($_GET['announce'] ?? '') === '1') {
+    http_response_code(200);
+    header('Content-Type: application/x-ndjson');
+    header('Cache-Control: no-store');
+    header('X-Accel-Buffering: no');
+    while (ob_get_level() > 0) {
+        ob_end_flush();
+    }
+    echo json_encode(['phase' => 'holding', 'node' => $node, 'sessionId' => session_id(),
+        'counter' => $_SESSION['phpcluster_counter'], 'pid' => getmypid()]), "\n";
+    flush();
+    usleep($hold * 1000);
+    $saved = @session_write_close();
+    echo json_encode(['phase' => $saved ? 'done' : 'error', 'node' => $node]), "\n";
+    exit;
 }
 if ($hold > 0) {
     usleep($hold * 1000);

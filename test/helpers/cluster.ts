@@ -1,0 +1,148 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import path from "node:path";
+
+function portFree(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once("error", () => resolve(false));
+    s.listen({ port, host, exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+/** A base port with `count` consecutive free ports on loopback (the native runtime uses base..base+count-1). */
+export async function freePortBlock(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 35000);
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) ok = await portFree(p);
+    if (ok) return base;
+  }
+  throw new Error(`no block of ${count} free ports found`);
+}
+
+export interface TopologyOptions {
+  name: string;
+  port: number;
+  replicas?: number;
+  memcached?: number;
+  sessionReplicas?: number;
+  extra?: string;
+}
+
+/** Write a native topology and a docroot with a JSON counter page into dir. */
+export function writeCluster(dir: string, o: TopologyOptions): string {
+  mkdirSync(path.join(dir, "public"), { recursive: true });
+  writeFileSync(
+    path.join(dir, "public", "index.php"),
+    "<?php session_start(); $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1; header('Content-Type: application/json');\n" +
+      "echo json_encode(['node' => getenv('PHPCLUSTER_NODE'), 'n' => $_SESSION['n']]);\n",
+  );
+  const file = path.join(dir, "phpcluster.yml");
+  writeFileSync(
+    file,
+    [
+      `name: ${o.name}`,
+      "runtime: native",
+      "balancer:",
+      `  port: ${o.port}`,
+      "app:",
+      `  replicas: ${o.replicas ?? 2}`,
+      "sessions:",
+      "  lockExpire: 2s",
+      `  replicas: ${o.sessionReplicas ?? 0}`,
+      "memcached:",
+      `  nodes: ${o.memcached ?? 1}`,
+      o.extra ?? "",
+      "",
+    ].join("\n"),
+  );
+  return file;
+}
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export function get(
+  port: number,
+  urlPath: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 15_000,
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: "127.0.0.1", port, path: urlPath, headers, agent: false, timeout: timeoutMs },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+/** One session through the balancer: keeps the cookie between requests. */
+export class CookieSession {
+  cookie = "";
+  constructor(
+    readonly port: number,
+    readonly cookieName = "PHPSESSID",
+  ) {}
+
+  async get(urlPath: string, headers: Record<string, string> = {}): Promise<Reply> {
+    const reply = await get(this.port, urlPath, {
+      ...headers,
+      ...(this.cookie ? { Cookie: this.cookie } : {}),
+    });
+    for (const c of [reply.headers["set-cookie"] ?? []].flat()) {
+      if (c.startsWith(`${this.cookieName}=`)) this.cookie = c.split(";")[0] ?? "";
+    }
+    return reply;
+  }
+}
+
+export function readSecretOf(stateDir: string): string {
+  return readFileSync(path.join(stateDir, "secret"), "utf8").trim();
+}
+
+interface Recorded {
+  pid: number;
+  pgid: number;
+  startTime: number;
+}
+
+export function recordedProcesses(stateDir: string): Record<string, Recorded> {
+  return JSON.parse(readFileSync(path.join(stateDir, "processes.json"), "utf8"));
+}
+
+/** Live (non-zombie) members of a process group, from /proc. */
+export function liveGroupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const entry of require_proc()) {
+    const stat = readFileSyncOrEmpty(`/proc/${entry}/stat`);
+    if (!stat) continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") out.push(Number(entry));
+  }
+  return out;
+}
+
+import { readdirSync } from "node:fs";
+
+function require_proc(): string[] {
+  return readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+}
+function readFileSyncOrEmpty(p: string): string {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return "";
+  }
+}

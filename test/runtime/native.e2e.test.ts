@@ -1,0 +1,278 @@
+import { chmodSync, existsSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { runCli, tempDir } from "../helpers/cli.js";
+import {
+  CookieSession,
+  freePortBlock,
+  get,
+  liveGroupMembers,
+  readSecretOf,
+  recordedProcesses,
+  writeCluster,
+} from "../helpers/cluster.js";
+import { requireBinary } from "../helpers/validators.js";
+
+/**
+ * End-to-end on the native runtime: real nginx, Apache+mod_php and memcached processes, killed for
+ * real. Every cluster is destroyed in afterAll, and the recorded process groups are checked gone.
+ */
+for (const bin of ["nginx", "apache2", "memcached"]) requireBinary(bin);
+
+interface Made {
+  dir: string;
+  file: string;
+  stateDir: string;
+  port: number;
+  cleanup: () => void;
+}
+const made: Made[] = [];
+
+async function makeCluster(name: string, o: { replicas?: number; memcached?: number } = {}): Promise<Made> {
+  const { dir, cleanup } = tempDir(`phpcluster-e2e-${name}-`);
+  chmodSync(dir, 0o755); // Apache's workers run as www-data and must reach the document root
+  const nodes = 1 + (o.replicas ?? 2) + (o.memcached ?? 1);
+  const port = await freePortBlock(nodes);
+  const file = writeCluster(dir, { name, port, ...o });
+  const m = { dir, file, stateDir: path.join(dir, ".phpcluster", name), port, cleanup };
+  made.push(m);
+  return m;
+}
+
+function cli(m: Made, args: string[]) {
+  return runCli([...args, "-f", m.file], { cwd: m.dir, timeout: 120_000 });
+}
+
+afterAll(async () => {
+  for (const m of made) {
+    if (existsSync(m.stateDir)) await cli(m, ["destroy"]);
+    m.cleanup();
+  }
+});
+
+function allRecordedGroupsGone(processes: Record<string, { pgid: number }>) {
+  for (const [name, p] of Object.entries(processes)) {
+    expect(liveGroupMembers(p.pgid), `${name} (group ${p.pgid}) still has live processes`).toEqual([]);
+  }
+}
+
+describe("native runtime lifecycle", () => {
+  it("create → status → kill -9 from outside → stopped → restart → running → destroy leaves nothing", async () => {
+    const m = await makeCluster("life");
+    const created = await cli(m, ["create", "--json"]);
+    expect(created.exitCode, created.stderr).toBe(0);
+    const data = JSON.parse(created.stdout).data;
+    expect(data.runtime).toBe("native");
+    expect(data.url).toBe(`http://127.0.0.1:${m.port}/`);
+    expect(data.nodes.map((n: { name: string; state: string }) => `${n.name}:${n.state}`)).toEqual([
+      "memcached1:running",
+      "app1:running",
+      "app2:running",
+      "lb:running",
+    ]);
+    expect(statSync(path.join(m.stateDir, "secret")).mode & 0o777).toBe(0o600);
+    expect(readFileSync(path.join(m.stateDir, "secret"), "utf8").trim()).toMatch(/^[0-9a-f]{64}$/);
+
+    // the cluster serves a session through the balancer
+    const s = new CookieSession(m.port);
+    expect(JSON.parse((await s.get("/")).body).n).toBe(1);
+    expect(JSON.parse((await s.get("/")).body).n).toBe(2);
+
+    // kill app1's whole process group from outside the tool
+    const recorded = recordedProcesses(m.stateDir);
+    const app1 = recorded.app1!;
+    expect(liveGroupMembers(app1.pgid).length).toBeGreaterThan(1); // parent + prefork children
+    process.kill(-app1.pgid, "SIGKILL");
+    const deadline = Date.now() + 5000;
+    while (liveGroupMembers(app1.pgid).length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    // not a zombie: the supervisor reaped it
+    expect(existsSync(`/proc/${app1.pid}`)).toBe(false);
+
+    const status = await cli(m, ["status", "--json"]);
+    const nodes = JSON.parse(status.stdout).data.nodes as { name: string; state: string; detail?: string }[];
+    expect(nodes.find((n) => n.name === "app1")).toMatchObject({
+      state: "stopped",
+      detail: "killed by SIGKILL",
+    });
+    expect(nodes.find((n) => n.name === "app2")?.state).toBe("running");
+    // the session survived on app2
+    expect(JSON.parse((await s.get("/")).body)).toMatchObject({ n: 3, node: "app2" });
+
+    const restarted = await cli(m, ["restart", "app1"]);
+    expect(restarted.exitCode, restarted.stderr).toBe(0);
+    const after = JSON.parse((await cli(m, ["status", "--json"])).stdout).data.nodes as {
+      name: string;
+      state: string;
+      pid: number;
+    }[];
+    expect(after.every((n) => n.state === "running")).toBe(true);
+    expect(after.find((n) => n.name === "app1")?.pid).not.toBe(app1.pid);
+
+    const before = recordedProcesses(m.stateDir);
+    const destroyed = await cli(m, ["destroy"]);
+    expect(destroyed.exitCode, destroyed.stderr).toBe(0);
+    expect(existsSync(m.stateDir)).toBe(false);
+    expect(existsSync(path.join(m.dir, "public", "index.php"))).toBe(true); // user files untouched
+    allRecordedGroupsGone({ ...recorded, ...before });
+  });
+
+  it("runs two clusters side by side without touching each other", async () => {
+    const a = await makeCluster("side-a");
+    const b = await makeCluster("side-b");
+    expect((await cli(a, ["create"])).exitCode).toBe(0);
+    expect((await cli(b, ["create"])).exitCode).toBe(0);
+    const sa = new CookieSession(a.port);
+    const sb = new CookieSession(b.port);
+    await sa.get("/");
+    await sb.get("/");
+    expect(JSON.parse((await sa.get("/")).body).n).toBe(2);
+    const bProcesses = recordedProcesses(b.stateDir);
+    expect((await cli(a, ["destroy"])).exitCode).toBe(0);
+    // b still runs, every one of its processes alive, and serves its session
+    for (const p of Object.values(bProcesses)) expect(liveGroupMembers(p.pgid).length).toBeGreaterThan(0);
+    expect(JSON.parse((await sb.get("/")).body).n).toBe(2);
+    const status = JSON.parse((await cli(b, ["status", "--json"])).stdout).data;
+    expect(status.running).toBe(true);
+    expect((await cli(b, ["destroy"])).exitCode).toBe(0);
+    allRecordedGroupsGone(bProcesses);
+  });
+
+  it("names a port in use before anything starts, and leaves nothing running", async () => {
+    const m = await makeCluster("busy");
+    const net = await import("node:net");
+    const blocker = net.createServer();
+    const appPort = m.port + 2; // app2's port
+    await new Promise<void>((r) => blocker.listen(appPort, "127.0.0.1", () => r()));
+    try {
+      const r = await cli(m, ["create", "--json"]);
+      expect(r.exitCode).toBe(8);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.error.code).toBe("PORT_IN_USE");
+      expect(doc.error.message).toContain(`127.0.0.1:${appPort} (for app2)`);
+      expect(existsSync(path.join(m.stateDir, "processes.json"))).toBe(false);
+      expect(existsSync(path.join(m.stateDir, "supervisor.json"))).toBe(false);
+      // the balancer port was not taken either
+      await expect(get(m.port, "/", {}, 1000)).rejects.toThrow();
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it("a missing program gives the doctor hint and starts nothing", async () => {
+    const m = await makeCluster("nobin");
+    const r = await runCli(["create", "-f", m.file], {
+      cwd: m.dir,
+      env: { PHPCLUSTER_MEMCACHED: "/nonexistent/memcached" },
+    });
+    expect(r.exitCode).toBe(4);
+    expect(r.stderr).toContain("memcached");
+    expect(r.stderr).toContain("phpcluster doctor --install --yes");
+    expect(existsSync(path.join(m.stateDir, "processes.json"))).toBe(false);
+  });
+
+  it("create on a running cluster says so and changes nothing", async () => {
+    const m = await makeCluster("twice");
+    expect((await cli(m, ["create"])).exitCode).toBe(0);
+    const before = recordedProcesses(m.stateDir);
+    const again = await cli(m, ["create"]);
+    expect(again.exitCode).toBe(8);
+    expect(again.stderr).toContain("already running");
+    expect(recordedProcesses(m.stateDir)).toEqual(before);
+    expect((await cli(m, ["destroy"])).exitCode).toBe(0);
+  });
+});
+
+describe("native runtime guards", () => {
+  it("refuses to start when www-data cannot read the document root, and says which directory", async () => {
+    const m = await makeCluster("private");
+    chmodSync(m.dir, 0o700);
+    const r = await cli(m, ["create"]);
+    chmodSync(m.dir, 0o755);
+    expect(r.exitCode).toBe(5);
+    expect(r.stderr).toContain(`${m.dir} has mode 700`);
+    expect(existsSync(path.join(m.stateDir, "processes.json"))).toBe(false);
+  });
+
+  it("Ctrl-C during create stops what it started", async () => {
+    const m = await makeCluster("interrupt", { replicas: 24 });
+    const { execa } = await import("execa");
+    const { BIN } = await import("../helpers/cli.js");
+    const child = execa(process.execPath, [BIN, "create", "-f", m.file], {
+      cwd: m.dir,
+      env: { CI: "true", NO_COLOR: "1" },
+      reject: false,
+      timeout: 60_000,
+    });
+    let sent = false;
+    child.stderr?.on("data", (d: Buffer) => {
+      if (!sent && d.toString().includes("start app2")) {
+        sent = true;
+        child.kill("SIGINT");
+      }
+    });
+    const r = await child;
+    expect(sent).toBe(true);
+    expect(r.exitCode, r.stderr).toBe(130);
+    expect(r.stderr).toContain("interrupted");
+    const processes = existsSync(path.join(m.stateDir, "processes.json"))
+      ? recordedProcesses(m.stateDir)
+      : {};
+    expect(Object.keys(processes).length).toBeGreaterThan(0);
+    allRecordedGroupsGone(processes);
+    expect(existsSync(path.join(m.stateDir, "supervisor.json"))).toBe(false);
+  });
+
+  it("two commands on one cluster never interleave: the second is refused while the first holds the lock", async () => {
+    const m = await makeCluster("locked");
+    const { lockCluster } = await import("../../src/runtime/cluster.js");
+    const lock = await lockCluster(m.stateDir, "test");
+    try {
+      const r = await cli(m, ["create", "--json"]);
+      expect(r.exitCode).toBe(8);
+      expect(JSON.parse(r.stdout).error.code).toBe("CLUSTER_LOCKED");
+      expect(existsSync(path.join(m.stateDir, "processes.json"))).toBe(false);
+    } finally {
+      await lock.release();
+    }
+  });
+});
+
+describe("rolling restart", () => {
+  it("restarts every app node while a client keeps one session busy: no failed request, the counter never goes back", async () => {
+    const m = await makeCluster("rolling", { replicas: 3 });
+    expect((await cli(m, ["create"])).exitCode).toBe(0);
+    const secret = readSecretOf(m.stateDir);
+    const s = new CookieSession(m.port);
+    const results: { status: number; counter?: number; node?: string }[] = [];
+    let stop = false;
+    const load = (async () => {
+      while (!stop && results.length < 20_000) {
+        try {
+          const r = await s.get("/.phpcluster/probe.php", { "X-Phpcluster-Secret": secret });
+          const body = r.status === 200 ? JSON.parse(r.body) : {};
+          results.push({ status: r.status, counter: body.counter, node: body.node });
+        } catch (err) {
+          results.push({ status: -1 });
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const restart = await cli(m, ["restart", "--json"]);
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    await load;
+    expect(restart.exitCode, restart.stderr).toBe(0);
+    expect(JSON.parse(restart.stdout).data.restarted).toEqual(["app1", "app2", "app3", "lb"]);
+    const failed = results.filter((r) => r.status !== 200);
+    expect(failed, `failed requests: ${JSON.stringify(failed.slice(0, 5))}`).toEqual([]);
+    const counters = results.map((r) => r.counter ?? 0);
+    for (let i = 1; i < counters.length; i++) {
+      expect(counters[i], `request ${i}`).toBe((counters[i - 1] ?? 0) + 1);
+    }
+    // the app nodes really were restarted: served by more than one node, with new pids
+    expect(new Set(results.map((r) => r.node)).size).toBeGreaterThan(1);
+    expect(results.length).toBeGreaterThan(50);
+    expect((await cli(m, ["destroy"])).exitCode).toBe(0);
+  });
+});
