@@ -1,0 +1,47 @@
+import { RuntimeUnavailableError } from "../errors.js";
+import path from "node:path";
+import {
+  type LoadedTopology,
+  loadTopology,
+  type RuntimeChoice,
+  type RuntimeName,
+} from "../topology/index.js";
+import { clusterContext, recordedRuntime, stateDirOf } from "./cluster.js";
+import { probeDocker } from "./detect.js";
+import type { ClusterContext, RuntimeDriver } from "./driver.js";
+import { NativeDriver } from "./native/driver.js";
+
+export type { ClusterContext, NodeStatus, RuntimeDriver } from "./driver.js";
+
+export function driverFor(runtime: RuntimeName): RuntimeDriver {
+  if (runtime === "native") return new NativeDriver();
+  throw new RuntimeUnavailableError(
+    "the compose runtime is not available in this version of phpcluster",
+    "use the native runtime: --runtime native (or runtime: native in the topology)",
+  );
+}
+
+export interface OpenCluster {
+  loaded: LoadedTopology;
+  runtime: RuntimeName;
+  cluster: ClusterContext;
+  driver: RuntimeDriver;
+}
+
+/**
+ * Load the topology and pick the runtime: --runtime wins, then the runtime that created the
+ * cluster, then the topology's `runtime`; `auto` is compose when a Docker engine answers, else native.
+ */
+export async function openCluster(
+  file: string,
+  cwd: string,
+  runtimeFlag?: RuntimeChoice,
+): Promise<OpenCluster> {
+  const loaded = await loadTopology(path.resolve(cwd, file));
+  loaded.file = file;
+  let choice: RuntimeChoice =
+    runtimeFlag ?? (await recordedRuntime(stateDirOf(loaded))) ?? loaded.topology.runtime;
+  if (choice === "auto") choice = (await probeDocker()).answers ? "compose" : "native";
+  const driver = driverFor(choice);
+  return { loaded, runtime: choice, cluster: clusterContext(loaded, choice), driver };
+}
