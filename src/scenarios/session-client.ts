@@ -103,7 +103,9 @@ export class SessionClient {
         (res, t0) => {
           let text = "";
           res.setEncoding("utf8");
-          res.on("data", (d) => (text += d));
+          res.on("data", (d) => {
+            text += d;
+          });
           res.on("error", (e) =>
             resolve({
               status: 0,

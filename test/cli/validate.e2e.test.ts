@@ -17,27 +17,27 @@ function workspace(): string {
 }
 
 describe("phpcluster validate on broken topologies", () => {
-  it.each(BROKEN_CASES)(
-    "$name: every problem with its line, exit 3, nothing written",
-    async ({ yaml, issues }) => {
-      const dir = workspace();
-      writeFileSync(path.join(dir, "phpcluster.yml"), yaml);
-      const before = snapshotTree(dir);
-      for (const command of [["validate"], ["render"], ["render", "--runtime", "native"]]) {
-        const r = await runCli(command, { cwd: dir });
-        expect(r.exitCode, `${command.join(" ")}: ${r.stderr}`).toBe(3);
-        expect(r.stdout).toBe("");
-        for (const want of issues) {
-          const prefix = `phpcluster.yml:${want.line}:`;
-          const line = r.stderr
-            .split("\n")
-            .find((l) => l.includes(prefix) && l.includes(`${want.path || "(document)"}:`));
-          expect(line, `missing "${prefix} ${want.path}" in:\n${r.stderr}`).toBeDefined();
-        }
+  it.each(BROKEN_CASES)("$name: every problem with its line, exit 3, nothing written", async ({
+    yaml,
+    issues,
+  }) => {
+    const dir = workspace();
+    writeFileSync(path.join(dir, "phpcluster.yml"), yaml);
+    const before = snapshotTree(dir);
+    for (const command of [["validate"], ["render"], ["render", "--runtime", "native"]]) {
+      const r = await runCli(command, { cwd: dir });
+      expect(r.exitCode, `${command.join(" ")}: ${r.stderr}`).toBe(3);
+      expect(r.stdout).toBe("");
+      for (const want of issues) {
+        const prefix = `phpcluster.yml:${want.line}:`;
+        const line = r.stderr
+          .split("\n")
+          .find((l) => l.includes(prefix) && l.includes(`${want.path || "(document)"}:`));
+        expect(line, `missing "${prefix} ${want.path}" in:\n${r.stderr}`).toBeDefined();
       }
-      expect(snapshotTree(dir)).toEqual(before);
-    },
-  );
+    }
+    expect(snapshotTree(dir)).toEqual(before);
+  });
 
   it("prints exactly one JSON document with every issue under --json", async () => {
     const dir = workspace();

@@ -79,7 +79,9 @@ export function get(
       (res) => {
         let body = "";
         res.setEncoding("utf8");
-        res.on("data", (d) => (body += d));
+        res.on("data", (d) => {
+          body += d;
+        });
         res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       },
     );

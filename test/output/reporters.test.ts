@@ -7,8 +7,12 @@ function capture() {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const text = { out: "", err: "" };
-  stdout.on("data", (d) => (text.out += d));
-  stderr.on("data", (d) => (text.err += d));
+  stdout.on("data", (d) => {
+    text.out += d;
+  });
+  stderr.on("data", (d) => {
+    text.err += d;
+  });
   return { streams: { stdout, stderr }, text };
 }
 
