@@ -183,6 +183,44 @@ describe("native runtime lifecycle", () => {
   });
 });
 
+describe("doctor and logs", () => {
+  it("doctor reports the native runtime usable, and names the package of a missing program", async () => {
+    const ok = await runCli(["doctor", "--json"]);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const data = JSON.parse(ok.stdout).data;
+    expect(data.native.usable).toBe(true);
+    expect(data.usable).toContain("native");
+
+    const missing = await runCli(["doctor", "--json"], { env: { PHPCLUSTER_NGINX: "/nonexistent/nginx" } });
+    const report = JSON.parse(missing.stdout);
+    const nginx = (report.data ?? report.error.details).native.prerequisites.find(
+      (p: { name: string }) => p.name === "nginx",
+    );
+    expect(nginx).toMatchObject({ ok: false, package: "nginx" });
+    // --install without --yes only says what it would run
+    const dry = await runCli(["doctor", "--install"], { env: { PHPCLUSTER_NGINX: "/nonexistent/nginx" } });
+    expect(dry.exitCode).toBe(2);
+    expect(dry.stderr).toContain("would run: apt-get install nginx");
+  });
+
+  it("logs shows each node's last lines", async () => {
+    const m = await makeCluster("logs");
+    expect((await cli(m, ["create"])).exitCode).toBe(0);
+    await new CookieSession(m.port).get("/");
+    const r = await cli(m, ["logs", "lb", "--tail", "3", "--json"]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const chunks = JSON.parse(r.stdout).data.logs as { node: string; file: string; lines: string[] }[];
+    expect(chunks.every((c) => c.node === "lb")).toBe(true);
+    const access = chunks.find((c) => c.file.endsWith("access.log"));
+    expect(access?.lines.length).toBeGreaterThan(0);
+    expect(access?.lines.length).toBeLessThanOrEqual(3);
+    expect(access?.lines.join("\n")).toContain("GET / ");
+    const unknown = await cli(m, ["logs", "app7"]);
+    expect(unknown.exitCode).toBe(5);
+    expect((await cli(m, ["destroy"])).exitCode).toBe(0);
+  });
+});
+
 describe("native runtime guards", () => {
   it("refuses to start when www-data cannot read the document root, and says which directory", async () => {
     const m = await makeCluster("private");
