@@ -42,8 +42,9 @@ export async function runVerifyCommand(opts: VerifyOptions, ctx: Context): Promi
   } finally {
     await lock.release();
   }
-  if (opts.junit) await writeFile(path.resolve(ctx.cwd, opts.junit), junitXml(report));
+  if (opts.junit) await writeFile(path.resolve(ctx.cwd, opts.junit), await junitXml(report));
   if (!report.ok) {
+    ctx.reporter.detail(report, formatVerify);
     const failed = report.checks.filter((c) => !c.ok);
     throw new VerifyFailedError(`verify failed: ${failed.map((c) => c.name).join(", ")}`, {
       report,
@@ -86,15 +87,6 @@ export function verifyCommand(getCtx: () => Context): Command {
     )
     .action(async (opts: VerifyOptions) => {
       const ctx = getCtx();
-      try {
-        ctx.reporter.result("verify", await runVerifyCommand(opts, ctx), formatVerify);
-      } catch (err) {
-        // a failed verify still prints its table for people before the error
-        if (err instanceof VerifyFailedError && ctx.reporter.mode !== "json") {
-          const report = (err.details as { report: VerifyReport }).report;
-          ctx.reporter.info(formatVerify(report, (await import("../output/index.js")).PLAIN_STYLE));
-        }
-        throw err;
-      }
+      ctx.reporter.result("verify", await runVerifyCommand(opts, ctx), formatVerify);
     });
 }

@@ -1,4 +1,3 @@
-import ora from "ora";
 import type { ReporterMode } from "./reporter.js";
 import type { Style } from "./style.js";
 import { PlainReporter, type Streams } from "./text-reporter.js";
@@ -12,6 +11,8 @@ export class InteractiveReporter extends PlainReporter {
 
   override async step<T>(title: string, work: () => Promise<T>): Promise<T> {
     const started = performance.now();
+    // loaded on first use: most runs (CI, pipes, --json) never show a spinner
+    const { default: ora } = await import("ora");
     const spinner = ora({ text: title, stream: this.streams.stderr as NodeJS.WriteStream }).start();
     try {
       const value = await work();

@@ -15,6 +15,8 @@ export class JsonReporter implements Reporter {
 
   info(): void {}
 
+  detail(): void {}
+
   warn(message: string): void {
     this.streams.stderr.write(`warning: ${message}\n`);
   }

@@ -20,6 +20,8 @@ export interface Reporter {
   step<T>(title: string, work: () => Promise<T>): Promise<T>;
   info(message: string): void;
   warn(message: string): void;
+  /** Human-readable data printed before a failure (e.g. the table of a failed verify); JSON mode skips it. */
+  detail<T>(data: T, human: HumanFormatter<T>): void;
   /** The command's result. */
   result<T>(command: string, data: T, human: HumanFormatter<T>): void;
   /** The command failed with a known or unknown error. */

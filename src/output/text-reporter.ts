@@ -43,6 +43,11 @@ export class PlainReporter implements Reporter {
     this.streams.stderr.write(`${this.style.warn("⚠")} ${message}\n`);
   }
 
+  detail<T>(data: T, human: HumanFormatter<T>): void {
+    const text = human(data, this.style);
+    if (text) this.streams.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  }
+
   result<T>(_command: string, data: T, human: HumanFormatter<T>): void {
     const text = human(data, this.style);
     if (text) this.streams.stdout.write(text.endsWith("\n") ? text : `${text}\n`);

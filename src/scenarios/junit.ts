@@ -1,16 +1,18 @@
-import junit, { type Builder } from "junit-report-builder";
+import type { Builder } from "junit-report-builder";
 import type { VerifyReport } from "./report.js";
 
 /**
  * The library's default export is one shared builder; `newBuilder()` (present at run time but
  * missing from its types) gives a fresh one, so two reports never mix.
  */
-const shared = junit as unknown as Builder & { newBuilder(): Builder };
-const fresh = (): Builder => shared.newBuilder();
+async function fresh(): Promise<Builder> {
+  const { default: shared } = await import("junit-report-builder"); // only with --junit
+  return (shared as unknown as { newBuilder(): Builder }).newBuilder();
+}
 
 /** JUnit XML: one testsuite for the run, one testcase per check (failed checks carry their detail). */
-export function junitXml(report: VerifyReport): string {
-  const builder = fresh();
+export async function junitXml(report: VerifyReport): Promise<string> {
+  const builder = await fresh();
   const suite = builder
     .testSuite()
     .name(`phpcluster verify ${report.cluster}`)

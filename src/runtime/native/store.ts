@@ -1,15 +1,14 @@
-import Memcached from "memcached";
-
 /**
  * Read one key from one Memcached server with the `memcached` client. One client per call and
  * server, no retries: a dead node is an error, not a silent miss.
  */
-export function readKey(
+export async function readKey(
   host: string,
   port: number,
   key: string,
   timeoutMs = 2000,
 ): Promise<string | undefined> {
+  const { default: Memcached } = await import("memcached"); // only failover and verify read keys
   const location = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
   const client = new Memcached(location, {
     timeout: timeoutMs,
