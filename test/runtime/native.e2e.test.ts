@@ -276,41 +276,64 @@ describe("native runtime guards", () => {
   });
 });
 
+/** Keep one session busy through the balancer while `during` runs; every answer recorded. */
+async function underLoad(m: Made, during: () => Promise<void>) {
+  const secret = readSecretOf(m.stateDir);
+  const s = new CookieSession(m.port);
+  const results: { status: number; counter?: number; node?: string }[] = [];
+  let stop = false;
+  const load = (async () => {
+    while (!stop && results.length < 20_000) {
+      try {
+        const r = await s.get("/.phpcluster/probe.php", { "X-Phpcluster-Secret": secret });
+        const body = r.status === 200 ? JSON.parse(r.body) : {};
+        results.push({ status: r.status, counter: body.counter, node: body.node });
+      } catch {
+        results.push({ status: -1 });
+      }
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 300));
+  try {
+    await during();
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    stop = true;
+    await load;
+  }
+  return results;
+}
+
 describe("rolling restart", () => {
   it("restarts every app node while a client keeps one session busy: no failed request, the counter never goes back", async () => {
     const m = await makeCluster("rolling", { replicas: 3 });
     expect((await cli(m, ["create"])).exitCode).toBe(0);
-    const secret = readSecretOf(m.stateDir);
-    const s = new CookieSession(m.port);
-    const results: { status: number; counter?: number; node?: string }[] = [];
-    let stop = false;
-    const load = (async () => {
-      while (!stop && results.length < 20_000) {
-        try {
-          const r = await s.get("/.phpcluster/probe.php", { "X-Phpcluster-Secret": secret });
-          const body = r.status === 200 ? JSON.parse(r.body) : {};
-          results.push({ status: r.status, counter: body.counter, node: body.node });
-        } catch (err) {
-          results.push({ status: -1 });
-        }
-      }
-    })();
-    await new Promise((r) => setTimeout(r, 300));
-    const restart = await cli(m, ["restart", "--json"]);
-    await new Promise((r) => setTimeout(r, 300));
-    stop = true;
-    await load;
-    expect(restart.exitCode, restart.stderr).toBe(0);
-    expect(JSON.parse(restart.stdout).data.restarted).toEqual(["app1", "app2", "app3", "lb"]);
+    let restart: Awaited<ReturnType<typeof cli>> | undefined;
+    const results = await underLoad(m, async () => {
+      restart = await cli(m, ["restart", "--json"]);
+    });
+    expect(restart?.exitCode, restart?.stderr).toBe(0);
+    expect(JSON.parse(restart?.stdout ?? "{}").data.restarted).toEqual(["app1", "app2", "app3", "lb"]);
     const failed = results.filter((r) => r.status !== 200);
     expect(failed, `failed requests: ${JSON.stringify(failed.slice(0, 5))}`).toEqual([]);
     const counters = results.map((r) => r.counter ?? 0);
     for (let i = 1; i < counters.length; i++) {
       expect(counters[i], `request ${i}`).toBe((counters[i - 1] ?? 0) + 1);
     }
-    // the app nodes really were restarted: served by more than one node, with new pids
+    // the app nodes really were restarted and served the session in turn
     expect(new Set(results.map((r) => r.node)).size).toBeGreaterThan(1);
     expect(results.length).toBeGreaterThan(50);
+    expect((await cli(m, ["destroy"])).exitCode).toBe(0);
+  });
+
+  it("the same load does see failures when the app nodes restart all at once (the check above can fail)", async () => {
+    const m = await makeCluster("at-once", { replicas: 2 });
+    expect((await cli(m, ["create"])).exitCode).toBe(0);
+    const results = await underLoad(m, async () => {
+      const r = await cli(m, ["restart", "--all-at-once"]);
+      expect(r.exitCode, r.stderr).toBe(0);
+    });
+    expect(results.filter((r) => r.status !== 200).length).toBeGreaterThan(0);
     expect((await cli(m, ["destroy"])).exitCode).toBe(0);
   });
 });
