@@ -20,7 +20,7 @@ const free = (port) =>
   });
 async function portBlock(n) {
   for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    const base = 20000 + Math.floor(Math.random() * 12000); // below the ephemeral range
     let ok = true;
     for (let p = base; p < base + n && ok; p++) ok = await free(p);
     if (ok) return base;

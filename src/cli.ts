@@ -25,10 +25,16 @@ export async function runCli(io: CliIO): Promise<number> {
   const debug = args.includes("--debug") || io.env.PHPCLUSTER_DEBUG === "1";
   let commandName = args.find((a) => !a.startsWith("-")) ?? "phpcluster";
   let ctx: Context | undefined;
+  // The first Ctrl-C (or SIGTERM) aborts: long operations stop what they started and the exit
+  // code is 130. A second one exits at once. (`on`, not `once`: with no listener left, execa's
+  // exit hook would re-raise the signal and end the process before the cleanup.)
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const onSignal = () => {
+    if (abort.signal.aborted) process.exit(EXIT.CANCELLED);
+    abort.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   const getCtx = (): Context => {
     ctx ??= {
       reporter: selectReporter({

@@ -1,4 +1,3 @@
-import { RuntimeUnavailableError } from "../errors.js";
 import path from "node:path";
 import {
   type LoadedTopology,
@@ -7,6 +6,7 @@ import {
   type RuntimeName,
 } from "../topology/index.js";
 import { clusterContext, recordedRuntime, stateDirOf } from "./cluster.js";
+import { ComposeDriver } from "./compose/driver.js";
 import { probeDocker } from "./detect.js";
 import type { ClusterContext, RuntimeDriver } from "./driver.js";
 import { NativeDriver } from "./native/driver.js";
@@ -15,10 +15,7 @@ export type { ClusterContext, NodeStatus, RuntimeDriver } from "./driver.js";
 
 export function driverFor(runtime: RuntimeName): RuntimeDriver {
   if (runtime === "native") return new NativeDriver();
-  throw new RuntimeUnavailableError(
-    "the compose runtime is not available in this version of phpcluster",
-    "use the native runtime: --runtime native (or runtime: native in the topology)",
-  );
+  return new ComposeDriver();
 }
 
 export interface OpenCluster {

@@ -11,10 +11,14 @@ function portFree(port: number, host = "127.0.0.1"): Promise<boolean> {
   });
 }
 
-/** A base port with `count` consecutive free ports on loopback (the native runtime uses base..base+count-1). */
+/**
+ * A base port with `count` consecutive free ports on loopback (the native runtime uses
+ * base..base+count-1), below the kernel's ephemeral range (32768+) so that no outgoing
+ * connection takes one of them between this check and the cluster's start.
+ */
 export async function freePortBlock(count: number): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 35000);
+    const base = 20000 + Math.floor(Math.random() * (12000 - count));
     let ok = true;
     for (let p = base; p < base + count && ok; p++) ok = await portFree(p);
     if (ok) return base;

@@ -1,0 +1,266 @@
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { execa } from "execa";
+import { afterAll, describe, expect, it } from "vitest";
+import { openCluster } from "../../src/runtime/index.js";
+import { runCli, tempDir } from "../helpers/cli.js";
+import { CookieSession, readSecretOf } from "../helpers/cluster.js";
+
+/**
+ * End-to-end on the compose runtime: a real Docker engine, images built from a local base image,
+ * real containers, one of them SIGKILLed. Needs `docker info` to answer and the base image
+ * (`.ci/docker.sh` provides both). Missing prerequisites skip these tests on a developer machine
+ * and fail them in CI.
+ */
+const BASE_IMAGE = "phpcluster/base:bookworm";
+
+function requireDocker(): boolean {
+  const info = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], {
+    encoding: "utf8",
+    timeout: 15_000,
+  });
+  const why =
+    info.status !== 0
+      ? `the Docker engine does not answer (docker info: ${(info.stderr || String(info.error ?? "")).trim().split("\n")[0]})`
+      : spawnSync("docker", ["image", "inspect", BASE_IMAGE], { timeout: 15_000 }).status !== 0
+        ? `the base image ${BASE_IMAGE} is missing`
+        : undefined;
+  if (why === undefined) return true;
+  if (process.env.CI) throw new Error(`${why}; the compose e2e tests need it in CI (run .ci/docker.sh)`);
+  console.warn(`skipping the compose e2e tests: ${why} (run .ci/docker.sh as root to set it up)`);
+  return false;
+}
+
+/** `docker compose` or `docker-compose`, whichever answers. */
+function composeCommand(): string[] {
+  for (const cmd of [["docker", "compose"], ["docker-compose"]]) {
+    const [bin, ...sub] = cmd as [string, ...string[]];
+    if (spawnSync(bin, [...sub, "version", "--short"], { timeout: 15_000 }).status === 0) return cmd;
+  }
+  throw new Error("neither `docker compose` nor `docker-compose` is installed");
+}
+
+const ready = requireDocker();
+
+/**
+ * A free loopback port below the kernel's ephemeral range: the balancer's port is checked when
+ * `create` starts but bound only after the images are built, and a port in the ephemeral range can
+ * be taken meanwhile by any outgoing connection on the machine.
+ */
+async function freeStablePort(): Promise<number> {
+  let low = 32768;
+  try {
+    low =
+      Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || low;
+  } catch {}
+  const top = Math.max(20_100, Math.min(low, 65_536));
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * (top - 20_000));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once("error", () => resolve(false));
+      s.listen({ port, host: "127.0.0.1", exclusive: true }, () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error("no free port found below the ephemeral range");
+}
+
+interface Made {
+  name: string;
+  dir: string;
+  file: string;
+  stateDir: string;
+  composeFile: string;
+  port: number;
+  cleanup: () => void;
+}
+const made: Made[] = [];
+
+async function makeCluster(): Promise<Made> {
+  const name = `e2e-${process.pid.toString(36)}-${Date.now().toString(36).slice(-5)}`;
+  const { dir, cleanup } = tempDir(`phpcluster-compose-${name}-`);
+  chmodSync(dir, 0o755); // Apache's workers (www-data) read the bind-mounted document root
+  mkdirSync(path.join(dir, "public"));
+  writeFileSync(
+    path.join(dir, "public", "index.php"),
+    "<?php session_start(); $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1; header('Content-Type: application/json');\n" +
+      "echo json_encode(['node' => getenv('PHPCLUSTER_NODE'), 'n' => $_SESSION['n'], 'sid' => session_id()]);\n",
+  );
+  const port = await freeStablePort();
+  const file = path.join(dir, "phpcluster.yml");
+  writeFileSync(
+    file,
+    [
+      `name: ${name}`,
+      "runtime: compose",
+      "balancer:",
+      `  port: ${port}`,
+      "  bind: 127.0.0.1",
+      "app:",
+      "  replicas: 2",
+      "  root: ./public",
+      "sessions:",
+      "  lockExpire: 2s",
+      "memcached:",
+      "  nodes: 1",
+      "images:",
+      `  base: ${BASE_IMAGE}`,
+      "",
+    ].join("\n"),
+  );
+  const stateDir = path.join(dir, ".phpcluster", name);
+  const m = {
+    name,
+    dir,
+    file,
+    stateDir,
+    composeFile: path.join(stateDir, "compose", "docker-compose.yml"),
+    port,
+    cleanup,
+  };
+  made.push(m);
+  return m;
+}
+
+function cli(m: Made, args: string[], timeout = 120_000) {
+  return runCli([...args, "-f", m.file], { cwd: m.dir, timeout });
+}
+
+async function projectContainers(name: string): Promise<string[]> {
+  const r = await execa(
+    "docker",
+    ["ps", "-a", "-q", "--filter", `label=com.docker.compose.project=${name}`],
+    { reject: false, timeout: 30_000 },
+  );
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+/** Compose itself, as a user would run it against the rendered project. */
+function compose(m: Made, args: string[]) {
+  const [bin, ...sub] = composeCommand() as [string, ...string[]];
+  return execa(bin, [...sub, "-p", m.name, "-f", m.composeFile, ...args], {
+    reject: false,
+    timeout: 60_000,
+    stdin: "ignore",
+    env: { PHPCLUSTER_PROBE_SECRET: existsSync(m.stateDir) ? readSecretOf(m.stateDir) : "x" },
+  });
+}
+
+afterAll(async () => {
+  for (const m of made) {
+    if ((await projectContainers(m.name)).length > 0) {
+      if (existsSync(m.composeFile)) await compose(m, ["down", "-v", "-t", "2"]);
+      const left = await projectContainers(m.name);
+      if (left.length > 0) await execa("docker", ["rm", "-f", "-v", ...left], { reject: false });
+    }
+    const nets = await execa(
+      "docker",
+      ["network", "ls", "-q", "--filter", `label=com.docker.compose.project=${m.name}`],
+      { reject: false },
+    );
+    const ids = nets.stdout.split("\n").filter(Boolean);
+    if (ids.length > 0) await execa("docker", ["network", "rm", ...ids], { reject: false });
+    // the images are named after the cluster, whose name is unique to this run: nothing reuses them
+    const images = ["app", "lb", "memcached"].map((role) => `phpcluster-${m.name}-${role}:local`);
+    await execa("docker", ["image", "rm", ...images], { reject: false });
+    m.cleanup();
+  }
+}, 180_000);
+
+interface Node {
+  name: string;
+  state: string;
+  address: string;
+  pid?: number;
+  detail?: string;
+}
+
+async function statusOf(m: Made): Promise<Node[]> {
+  const r = await cli(m, ["status", "--json"]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return JSON.parse(r.stdout).data.nodes as Node[];
+}
+
+describe.skipIf(!ready)("compose runtime lifecycle (real Docker engine)", () => {
+  it(
+    "create → session → SIGKILL the serving app node → failover keeps the session → restart → destroy leaves nothing",
+    async () => {
+      const m = await makeCluster();
+      const t0 = Date.now();
+      const created = await cli(m, ["create", "--json", "--timeout", "3m"], 900_000);
+      const createMs = Date.now() - t0;
+      expect(created.exitCode, `${created.stdout}\n${created.stderr}`).toBe(0);
+      const data = JSON.parse(created.stdout).data;
+      expect(data.runtime).toBe("compose");
+      expect(data.url).toBe(`http://127.0.0.1:${m.port}/`);
+      expect(data.nodes.map((n: Node) => `${n.name}:${n.state}`)).toEqual([
+        "memcached1:running",
+        "app1:running",
+        "app2:running",
+        "lb:running",
+      ]);
+      const byName = Object.fromEntries((data.nodes as Node[]).map((n) => [n.name, n]));
+      expect(byName.memcached1?.address).toMatch(/^10\.\d+\.\d+\.11:11211$/);
+      expect(byName.app1?.address).toMatch(/^10\.\d+\.\d+\.101:80$/);
+      expect(byName.lb?.address).toBe(`127.0.0.1:${m.port}`);
+      console.info(`compose create took ${(createMs / 1000).toFixed(1)} s`);
+
+      // a session through the balancer
+      const s = new CookieSession(m.port);
+      expect(JSON.parse((await s.get("/")).body).n).toBe(1);
+      const second = JSON.parse((await s.get("/")).body) as { node: string; n: number; sid: string };
+      expect(second.n).toBe(2);
+      const served = second.node;
+      const other = served === "app1" ? "app2" : "app1";
+
+      // reads inside the internal network, through the driver
+      const { cluster, driver } = await openCluster(m.file, m.dir);
+      expect(await driver.readStoreKey(cluster, "memcached1", `memc.sess.key.${second.sid}`)).toContain(
+        "n|i:2;",
+      );
+      expect(await driver.readStoreKey(cluster, "memcached1", "memc.sess.key.nosuchsession")).toBeUndefined();
+      const health = await driver.httpGetNode(cluster, other, "/.phpcluster/health.php", {});
+      expect(health.status).toBe(200);
+      expect(health.headers["x-served-by"]).toBe(other);
+
+      // SIGKILL the node that served the session, with Compose itself
+      const killed = await compose(m, ["kill", "-s", "SIGKILL", served]);
+      expect(killed.exitCode, killed.stderr).toBe(0);
+
+      // the next request goes to the other node, and the session goes on
+      const third = JSON.parse((await s.get("/")).body);
+      expect(third).toMatchObject({ node: other, n: 3, sid: second.sid });
+
+      const afterKill = await statusOf(m);
+      expect(afterKill.find((n) => n.name === served)).toMatchObject({
+        state: "stopped",
+        detail: "exited (137)",
+      });
+      expect(afterKill.filter((n) => n.name !== served).every((n) => n.state === "running")).toBe(true);
+
+      const restarted = await cli(m, ["restart", served], 300_000);
+      expect(restarted.exitCode, `${restarted.stdout}\n${restarted.stderr}`).toBe(0);
+      const afterRestart = await statusOf(m);
+      expect(afterRestart.map((n) => `${n.name}:${n.state}`)).toEqual([
+        "memcached1:running",
+        "app1:running",
+        "app2:running",
+        "lb:running",
+      ]);
+      expect(afterRestart.find((n) => n.name === served)?.pid).toBeGreaterThan(0);
+      expect(JSON.parse((await s.get("/")).body)).toMatchObject({ n: 4, sid: second.sid });
+
+      const t1 = Date.now();
+      const destroyed = await cli(m, ["destroy"], 180_000);
+      console.info(`compose destroy took ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+      expect(destroyed.exitCode, destroyed.stderr).toBe(0);
+      expect(await projectContainers(m.name)).toEqual([]);
+      expect(existsSync(m.stateDir)).toBe(false);
+      expect(existsSync(path.join(m.dir, "public", "index.php"))).toBe(true); // user files untouched
+    },
+    20 * 60_000,
+  );
+});
