@@ -218,7 +218,7 @@ describe("supervisor", () => {
     await waitFor("processes.json to say exited", () => readProcesses(dir).group?.state === "exited", 2_000);
     const elapsed = Date.now() - t0;
 
-    expect(elapsed).toBeLessThan(500); // typically ~10 ms
+    expect(elapsed).toBeLessThan(1_000); // typically ~10 ms
     expect(readProcesses(dir).group).toMatchObject({
       state: "exited",
       signal: "SIGKILL",
@@ -470,6 +470,8 @@ describe("supervisor", () => {
     const client = await launch(dir);
     const paths = supervisorPaths(dir);
     fs.rmSync(paths.socket);
+    expect((await connectSupervisor(dir))?.pid).toBe(client.pid); // retries until it listens again
+    fs.rmSync(paths.socket);
     fs.rmSync(paths.info);
     await waitFor(
       "socket and supervisor.json back",
@@ -490,6 +492,32 @@ describe("supervisor", () => {
     await waitFor("the supervisor to exit", () => !isAlive(client.pid), 10_000);
     expect(groupMembers(pgid)).toEqual([]);
     expect(fs.existsSync(dir)).toBe(false); // not recreated
+  });
+
+  it("lets only one supervisor run per state directory", async () => {
+    const dir = newStateDir();
+    const client = await launch(dir);
+    const second = await execa(process.execPath, [entry, dir], { reject: false, timeout: 10_000 });
+    expect(second.exitCode).toBe(3);
+    expect(second.stdout).toMatch(new RegExp(`another supervisor \\(pid ${client.pid}\\) already runs`));
+    expect((await client.status()).ok).toBe(true); // its socket was left alone
+  });
+
+  it("fails a launch clearly (and leaves nothing behind) when the entry never answers or dies", async () => {
+    const dir = newStateDir();
+    const hang = path.join(dir, "hang.mjs");
+    fs.writeFileSync(hang, 'console.log("pid", process.pid); setInterval(() => {}, 1000);\n');
+    const err = await launchSupervisor(dir, { entry: hang, timeoutMs: 500 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SupervisorError);
+    expect(String(err)).toMatch(/supervisor launch .*did not answer within 500 ms/);
+    const pid = Number(/pid (\d+)/.exec(fs.readFileSync(path.join(dir, "supervisor.log"), "utf8"))?.[1]);
+    await waitFor("the hung entry to be killed", () => !isAlive(pid));
+
+    const crash = path.join(dir, "crash.mjs");
+    fs.writeFileSync(crash, 'console.log("boom"); process.exit(1);\n');
+    await expect(launchSupervisor(dir, { entry: crash, timeoutMs: 5_000 })).rejects.toThrow(
+      /exited during start-up \(code 1\)\n(.|\n)*boom/,
+    );
   });
 
   it("refuses a missing or relative state directory", async () => {

@@ -61,6 +61,7 @@ export function readProcStat(pid: number): ProcStat | undefined {
   }
 }
 
+/** Z (zombie) or X (dead): gone for every practical purpose, even though /proc still lists it. */
 export function isDeadState(state: string): boolean {
   return state === "Z" || state === "X" || state === "x";
 }

@@ -269,15 +269,22 @@ export async function connectSupervisor(
   const client = new SupervisorClient(dir, info, opts.requestTimeoutMs);
   if (!client.isAlive()) return undefined;
   const timeoutMs = opts.timeoutMs ?? 5_000;
-  let status: StatusResponse;
-  try {
-    status = await client.status({ requestTimeoutMs: timeoutMs });
-  } catch (err) {
-    if (!client.isAlive()) return undefined;
-    throw new SupervisorError("connect", dir, `supervisor pid ${info.pid} is alive but does not answer`, {
-      cause: err,
-      hint: `see ${supervisorPaths(dir).log}`,
-    });
+  const deadline = Date.now() + timeoutMs;
+  let status: StatusResponse | undefined;
+  // Refused or missing socket: it may be re-listening (it recreates a removed socket); retry briefly.
+  while (status === undefined) {
+    try {
+      status = await client.status({ requestTimeoutMs: Math.max(100, deadline - Date.now()) });
+    } catch (err) {
+      if (!client.isAlive()) return undefined;
+      if (Date.now() >= deadline) {
+        throw new SupervisorError("connect", dir, `supervisor pid ${info.pid} is alive but does not answer`, {
+          cause: err,
+          hint: `see ${supervisorPaths(dir).log}`,
+        });
+      }
+      await sleep(100);
+    }
   }
   if (status.shuttingDown) {
     // About to exit: wait for it, then report "none" so a new one can be launched.
@@ -371,7 +378,17 @@ export async function launchSupervisor(
     if (exit && exit.code !== 3) {
       throw failure(`supervisor exited during start-up (${exit.signal ?? `code ${exit.code}`})`);
     }
-    if (Date.now() >= deadline) throw failure(`supervisor did not answer within ${timeoutMs} ms`);
+    if (Date.now() >= deadline) {
+      // A supervisor that never answered manages nothing yet: do not leave it behind.
+      if (childPid !== undefined && exit === undefined && isAlive(childPid)) {
+        try {
+          process.kill(childPid, "SIGKILL");
+        } catch {
+          // gone meanwhile
+        }
+      }
+      throw failure(`supervisor did not answer within ${timeoutMs} ms`);
+    }
     await sleep(25);
   }
 }

@@ -327,6 +327,7 @@ export class Supervisor {
     const startTime = self?.startTime ?? 0;
     this.acquireLock(startTime);
     try {
+      await this.confirmLock();
       this.adoptPrevious();
       this.persist();
       const socketPath = this.paths.socket;
@@ -627,35 +628,50 @@ export class Supervisor {
     return res;
   }
 
+  /**
+   * One supervisor per state directory. The lock file is created complete and atomically (temp file
+   * + link, which fails if it exists), so a reader never sees it half-written. A lock whose holder
+   * is dead (or a reused pid) is stale and broken.
+   */
   private acquireLock(startTime: number): void {
     const lock = this.paths.lock;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const fd = fs.openSync(lock, "wx", 0o600);
-        fs.writeSync(fd, JSON.stringify({ pid: process.pid, startTime }));
-        fs.closeSync(fd);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    const tmp = `${lock}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, startTime }), { mode: 0o600 });
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          fs.linkSync(tmp, lock);
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        }
+        const holder = this.lockHolder();
+        if (holder !== undefined && holder !== process.pid) throw lockedError(holder, this.stateDir);
+        fs.rmSync(lock, { force: true }); // stale
       }
-      const holder = readJsonFile<{ pid?: number; startTime?: number }>(lock);
-      if (
-        holder?.pid !== undefined &&
-        holder.pid !== process.pid &&
-        isOurProcess(holder.pid, { startTime: holder.startTime })
-      ) {
-        const err = new Error(`another supervisor (pid ${holder.pid}) already runs for ${this.stateDir}`);
-        (err as NodeJS.ErrnoException).code = "ELOCKED";
-        throw err;
-      }
-      // Stale (its holder died), or half-written by a holder that is starting right now.
-      if (holder === undefined && attempt === 0) {
-        const ageMs = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0);
-        if (ageMs < 2_000) continue;
-      }
-      fs.rmSync(lock, { force: true });
+      throw new Error(`could not take the supervisor lock ${lock}`);
+    } finally {
+      fs.rmSync(tmp, { force: true });
     }
-    throw new Error(`could not take the supervisor lock ${lock}`);
+  }
+
+  /** pid of the live supervisor holding the lock, if any. */
+  private lockHolder(): number | undefined {
+    const holder = readJsonFile<{ pid?: number; startTime?: number }>(this.paths.lock);
+    if (typeof holder?.pid !== "number") return undefined;
+    return isOurProcess(holder.pid, { startTime: holder.startTime }) ? holder.pid : undefined;
+  }
+
+  /**
+   * Two launchers breaking the same stale lock at once could both believe they hold it: after a
+   * moment, only the one whose lock is in place goes on.
+   */
+  private async confirmLock(): Promise<void> {
+    await sleep(20);
+    const holder = this.lockHolder();
+    if (holder !== process.pid) {
+      throw holder === undefined ? new Error("lost the supervisor lock") : lockedError(holder, this.stateDir);
+    }
   }
 
   private releaseLock(): void {
@@ -812,6 +828,14 @@ export class Supervisor {
     });
     if (res.ok && (req as { op?: unknown }).op === "shutdown") this.finish();
   }
+}
+
+function lockedError(pid: number, stateDir: string): Error {
+  const err: NodeJS.ErrnoException = new Error(
+    `another supervisor (pid ${pid}) already runs for ${stateDir}`,
+  );
+  err.code = "ELOCKED";
+  return err;
 }
 
 function requireName(name: unknown): string {
