@@ -1,6 +1,6 @@
-import { rm, rmdir } from "node:fs/promises";
+import { rm, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { ConflictError, RuntimeError, RuntimeUnavailableError } from "../errors.js";
+import { ConflictError, EXIT, PhpclusterError, RuntimeError, RuntimeUnavailableError } from "../errors.js";
 import { applyWrites, planWrites } from "../files/write-plan.js";
 import { renderCluster } from "../render/index.js";
 import { appNodeNames, clusterNodes, memcachedNodeNames } from "../topology/index.js";
@@ -46,6 +46,18 @@ export async function createCluster(
   driver: RuntimeDriver,
   opts: CreateOptions,
 ): Promise<NodeStatus[]> {
+  const root = await stat(cluster.docroot).catch(() => undefined);
+  if (!root?.isDirectory()) {
+    const file = path.relative(process.cwd(), cluster.topologyFile) || cluster.topologyFile;
+    throw new PhpclusterError(
+      "DOCROOT_MISSING",
+      `${file}: app.root "${cluster.topology.app.root}" is not a directory (${cluster.docroot})`,
+      {
+        exitCode: EXIT.TOPOLOGY,
+        hint: "create it (phpcluster init writes public/index.php), or point app.root at your document root",
+      },
+    );
+  }
   await requirePrerequisites(driver);
   const lock = await lockCluster(cluster.stateDir, "create");
   try {

@@ -232,6 +232,16 @@ describe("native runtime guards", () => {
     expect(existsSync(path.join(m.stateDir, "processes.json"))).toBe(false);
   });
 
+  it("a missing document root is named with the topology field, before anything starts", async () => {
+    const m = await makeCluster("noroot");
+    const { rmSync } = await import("node:fs");
+    rmSync(path.join(m.dir, "public"), { recursive: true });
+    const r = await cli(m, ["create"]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain('app.root "./public" is not a directory');
+    expect(existsSync(path.join(m.stateDir, "processes.json"))).toBe(false);
+  });
+
   it("Ctrl-C during create stops what it started", async () => {
     const m = await makeCluster("interrupt", { replicas: 24 });
     const { execa } = await import("execa");
