@@ -222,6 +222,31 @@ describe("doctor and logs", () => {
 });
 
 describe("native runtime guards", () => {
+  it("a bad balancer config never takes the running balancer down", async () => {
+    const m = await makeCluster("badconf");
+    expect((await cli(m, ["create"])).exitCode).toBe(0);
+    const { openCluster } = await import("../../src/runtime/index.js");
+    const { cluster, driver } = await openCluster(m.file, m.dir);
+    const conf = path.join(cluster.renderDir, "nginx", "nginx.conf");
+    const good = readFileSync(conf, "utf8");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(
+      conf,
+      good.replace("upstream phpcluster_app {", "upstream phpcluster_app {\n        bogus_directive on;"),
+    );
+    const lbPid = recordedProcesses(m.stateDir).lb!.pid;
+    await expect(driver.reloadBalancer(cluster)).rejects.toMatchObject({ code: "BALANCER_CONFIG_INVALID" });
+    // still the same master, still serving sessions
+    expect(recordedProcesses(m.stateDir).lb!.pid).toBe(lbPid);
+    expect(liveGroupMembers(lbPid).length).toBeGreaterThan(1);
+    const s = new CookieSession(m.port);
+    expect((await s.get("/")).status).toBe(200);
+    writeFileSync(conf, good);
+    await driver.reloadBalancer(cluster);
+    expect((await s.get("/")).status).toBe(200);
+    expect((await cli(m, ["destroy"])).exitCode).toBe(0);
+  });
+
   it("refuses to start when www-data cannot read the document root, and says which directory", async () => {
     const m = await makeCluster("private");
     chmodSync(m.dir, 0o700);
