@@ -66,14 +66,22 @@ export async function runCli(io: CliIO): Promise<number> {
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)")
     .hook("preAction", (_root, action) => {
-      commandName = action.name();
+      commandName =
+        action.parent && action.parent !== program
+          ? `${action.parent.name()} ${action.name()}`
+          : action.name();
     });
   for (const make of COMMANDS) {
     const sub = make(getCtx);
-    sub
-      .option("--no-color", "no colours (NO_COLOR is honoured too)")
-      .option("--debug", "show stack traces of errors");
-    sub.copyInheritedSettings(program);
+    // addCommand does not pass exitOverride and the output settings down: copy them to every level
+    const inherit = (cmd: Command, parent: Command) => {
+      cmd
+        .option("--no-color", "no colours (NO_COLOR is honoured too)")
+        .option("--debug", "show stack traces of errors");
+      cmd.copyInheritedSettings(parent);
+      for (const child of cmd.commands) inherit(child, cmd);
+    };
+    inherit(sub, program);
     program.addCommand(sub);
   }
 

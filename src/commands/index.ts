@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
+import { configCommand } from "./config.js";
 import { createCommand } from "./create.js";
 import { destroyCommand } from "./destroy.js";
 import { doctorCommand } from "./doctor.js";
@@ -18,6 +19,7 @@ export const COMMANDS: ((getCtx: () => Context) => Command)[] = [
   renderCommand,
   createCommand,
   statusCommand,
+  configCommand,
   restartCommand,
   failoverCommand,
   verifyCommand,

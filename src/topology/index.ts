@@ -1,4 +1,5 @@
 export * from "./duration.js";
+export * from "./edit.js";
 export * from "./json-schema.js";
 export * from "./load.js";
 export * from "./rules.js";

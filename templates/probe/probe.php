@@ -5,6 +5,7 @@
 // It answers only requests that carry the cluster's probe secret in the X-Phpcluster-Secret
 // header; anything else gets a plain 404 that reveals nothing.
 //   ?action=ini          the effective session settings of this node (no session is started)
+//        &keys=a,b        also these directives (names of letters, digits, dots and underscores)
 //   ?action=session      (default) start the session, increment a counter, report what happened
 //        &nonce=<a-z0-9>  store a marker in the session (1-64 letters or digits)
 //        &hold=<ms>       keep the session (and its lock) for 0-30000 ms before saving it
@@ -46,9 +47,17 @@ if ($action === 'ini') {
         }
     }
     ksort($ini);
+    $requested = [];
+    foreach (explode(',', (string) ($_GET['keys'] ?? '')) as $key) {
+        if (preg_match('/^[A-Za-z_][A-Za-z0-9_.]{0,99}$/D', $key) === 1) {
+            $value = ini_get($key);
+            $requested[$key] = $value === false ? null : $value;
+        }
+    }
     phpcluster_respond(200, [
         'node' => $node,
         'ini' => (object) $ini,
+        'requested' => (object) $requested,
         'extensions' => [
             'memcached' => extension_loaded('memcached'),
             'igbinary' => extension_loaded('igbinary'),
