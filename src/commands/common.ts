@@ -1,5 +1,9 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { RuntimeChoice } from "../topology/index.js";
+import type { Style } from "../output/index.js";
+import { table } from "../output/index.js";
+import { connectHost } from "../runtime/address.js";
+import type { NodeStatus } from "../runtime/driver.js";
+import { parseDuration, type RuntimeChoice } from "../topology/index.js";
 
 export interface CommonOptions {
   file: string;
@@ -31,11 +35,6 @@ export function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
 }
 
-import type { Style } from "../output/index.js";
-import { table } from "../output/index.js";
-import type { NodeStatus } from "../runtime/driver.js";
-import { parseDuration } from "../topology/index.js";
-
 /** commander parser for durations such as 90s or 2m. */
 export function durationOption(value: string): number {
   const ms = parseDuration(value);
@@ -63,7 +62,6 @@ export function formatNodes(nodes: NodeStatus[], s: Style): string {
 }
 
 export function balancerUrl(bind: string, port: number): string {
-  const host =
-    bind === "0.0.0.0" ? "127.0.0.1" : bind === "::" ? "[::1]" : bind.includes(":") ? `[${bind}]` : bind;
-  return `http://${host}:${port}/`;
+  const host = connectHost(bind);
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
 }

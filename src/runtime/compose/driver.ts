@@ -18,6 +18,7 @@ import {
   PROBE_SECRET_ENV,
 } from "../../render/index.js";
 import { clusterNodes, type NodeInfo } from "../../topology/index.js";
+import { balancerEndpointOf } from "../address.js";
 import { readSecret } from "../cluster.js";
 import { probeDocker } from "../detect.js";
 import type {
@@ -63,13 +64,6 @@ const BUILD_LOG = "compose-build.log";
 const NGINX_CONF = `${CONTAINER.nginxConfigDir}/nginx.conf`;
 /** `docker compose` parses the whole file for every command: the secret must be set even to stop a node. */
 const SECRET_PLACEHOLDER = "unused-by-this-command";
-
-/** How to reach a listening address from this host (0.0.0.0 / :: listen everywhere). */
-function connectHost(host: string): string {
-  if (host === "0.0.0.0") return "127.0.0.1";
-  if (host === "::") return "::1";
-  return host;
-}
 
 class ExitedError extends Error {}
 
@@ -552,14 +546,14 @@ export class ComposeDriver implements RuntimeDriver {
       chunks.push({
         node: n.name,
         file: `docker logs ${c.name}`,
-        lines: text ? text.split("\n").slice(-tail) : [],
+        lines: lastLines(text, tail),
       });
     }
     return chunks;
   }
 
   balancerEndpoint(cluster: ClusterContext): { host: string; port: number } {
-    return { host: connectHost(cluster.topology.balancer.bind), port: cluster.topology.balancer.port };
+    return balancerEndpointOf(cluster.topology);
   }
 
   async httpGetNode(

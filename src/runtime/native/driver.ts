@@ -12,6 +12,7 @@ import {
   PROBE_SECRET_ENV,
 } from "../../render/index.js";
 import { clusterNodes, type NodeInfo } from "../../topology/index.js";
+import { balancerEndpointOf, connectHost, lastLines } from "../address.js";
 import { readSecret } from "../cluster.js";
 import type {
   ClusterContext,
@@ -53,13 +54,6 @@ interface NodeSpec {
   logFiles: string[];
   /** Graceful stop: SIGWINCH lets Apache finish in-flight requests; nginx finishes them on SIGQUIT. */
   stopSignal: NodeJS.Signals;
-}
-
-/** How to reach a listening address from this host (0.0.0.0 / :: listen everywhere). */
-function connectHost(host: string): string {
-  if (host === "0.0.0.0") return "127.0.0.1";
-  if (host === "::") return "::1";
-  return host;
 }
 
 export class NativeDriver implements RuntimeDriver {
@@ -480,14 +474,14 @@ export class NativeDriver implements RuntimeDriver {
       for (const file of spec.logFiles) {
         if (!existsSync(file)) continue;
         const text = (await readFile(file, "utf8")).trimEnd();
-        chunks.push({ node: spec.node.name, file, lines: text ? text.split("\n").slice(-tail) : [] });
+        chunks.push({ node: spec.node.name, file, lines: lastLines(text, tail) });
       }
     }
     return chunks;
   }
 
   balancerEndpoint(cluster: ClusterContext): { host: string; port: number } {
-    return { host: connectHost(cluster.topology.balancer.bind), port: cluster.topology.balancer.port };
+    return balancerEndpointOf(cluster.topology);
   }
 
   async httpGetNode(
