@@ -7,7 +7,7 @@ import {
 } from "../topology/index.js";
 import { clusterContext, recordedRuntime, stateDirOf } from "./cluster.js";
 import { ComposeDriver } from "./compose/driver.js";
-import { probeDocker } from "./detect.js";
+import { resolveRuntime } from "./detect.js";
 import type { ClusterContext, RuntimeDriver } from "./driver.js";
 import { NativeDriver } from "./native/driver.js";
 
@@ -36,9 +36,8 @@ export async function openCluster(
 ): Promise<OpenCluster> {
   const loaded = await loadTopology(path.resolve(cwd, file));
   loaded.file = file;
-  let choice: RuntimeChoice =
-    runtimeFlag ?? (await recordedRuntime(stateDirOf(loaded))) ?? loaded.topology.runtime;
-  if (choice === "auto") choice = (await probeDocker()).answers ? "compose" : "native";
-  const driver = driverFor(choice);
-  return { loaded, runtime: choice, cluster: clusterContext(loaded, choice), driver };
+  const runtime = await resolveRuntime(
+    runtimeFlag ?? (await recordedRuntime(stateDirOf(loaded))) ?? loaded.topology.runtime,
+  );
+  return { loaded, runtime, cluster: clusterContext(loaded, runtime), driver: driverFor(runtime) };
 }

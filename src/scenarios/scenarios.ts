@@ -15,7 +15,6 @@ import {
   holders,
   lockKey,
   newClient,
-  randomNonce,
   restore,
   type ScenarioContext,
   sessionKey,
@@ -472,5 +471,3 @@ export const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<Che
   "memcached-node-loss": memcachedNodeLoss,
   "rolling-restart": rollingRestart,
 };
-
-export { randomNonce };

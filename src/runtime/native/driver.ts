@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { CancelledError, ConflictError, RuntimeError, RuntimeUnavailableError } from "../../errors.js";
@@ -506,11 +506,6 @@ export class NativeDriver implements RuntimeDriver {
     if (spec.node.role !== "memcached")
       throw new RuntimeError("NOT_A_MEMCACHED_NODE", `${node} is not a memcached node`);
     return readKey(connectHost(spec.host), spec.port, key);
-  }
-
-  /** Remove the node working directories (logs, pids); used by destroy after down. */
-  async removeState(cluster: ClusterContext): Promise<void> {
-    await rm(path.join(cluster.stateDir, "nodes"), { recursive: true, force: true });
   }
 }
 
