@@ -253,6 +253,22 @@ describe.skipIf(!ready)("compose runtime lifecycle (real Docker engine)", () => 
       expect(afterRestart.find((n) => n.name === served)?.pid).toBeGreaterThan(0);
       expect(JSON.parse((await s.get("/")).body)).toMatchObject({ n: 4, sid: second.sid });
 
+      // the whole proof, through the same driver interface as native
+      const tv = Date.now();
+      const verified = await cli(m, ["verify", "--json"], 600_000);
+      const report = JSON.parse(verified.stdout);
+      const checks = (report.data?.checks ?? report.error?.details?.report?.checks ?? []) as {
+        name: string;
+        ok: boolean;
+      }[];
+      expect(
+        checks.filter((c) => !c.ok),
+        verified.stdout,
+      ).toEqual([]);
+      expect(checks.map((c) => c.name)).toContain("kill-mid-request");
+      expect(verified.exitCode).toBe(0);
+      console.info(`compose verify took ${((Date.now() - tv) / 1000).toFixed(1)} s`);
+
       const t1 = Date.now();
       const destroyed = await cli(m, ["destroy"], 180_000);
       console.info(`compose destroy took ${((Date.now() - t1) / 1000).toFixed(1)} s`);
