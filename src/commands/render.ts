@@ -4,6 +4,7 @@ import type { Context } from "../context.js";
 import { applyWrites, planWrites, type WriteAction } from "../files/write-plan.js";
 import type { Style } from "../output/index.js";
 import { renderCluster } from "../render/index.js";
+import { ensureStateRoot } from "../runtime/cluster.js";
 import { resolveRuntime } from "../runtime/detect.js";
 import { formatIssue, loadTopology, type RuntimeChoice, type RuntimeName } from "../topology/index.js";
 import { baseCommand, type CommonOptions, examples, runtimeOption } from "./common.js";
@@ -36,7 +37,10 @@ export async function runRender(opts: RenderOptions, ctx: Context): Promise<Rend
   const rootFromOut = path.relative(outDir, root).split(path.sep).join("/") || ".";
   const files = renderCluster(t, { target: runtime, rootFromOut });
   const plan = await planWrites(files, outDir);
-  if (!opts.dryRun) await applyWrites(plan);
+  if (!opts.dryRun) {
+    if (!opts.out) await ensureStateRoot(loaded.dir);
+    await applyWrites(plan);
+  }
   return {
     runtime,
     outDir: path.relative(ctx.cwd, outDir) || ".",

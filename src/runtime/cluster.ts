@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ConflictError } from "../errors.js";
 import type { LoadedTopology, RuntimeName } from "../topology/index.js";
@@ -20,6 +20,27 @@ export function clusterContext(loaded: LoadedTopology, runtime: RuntimeName): Cl
     renderDir: path.join(stateDir, runtime),
     docroot: path.resolve(loaded.dir, loaded.topology.app.root),
   };
+}
+
+/**
+ * `.phpcluster/` holds generated state only: a `.gitignore` of `*` inside keeps it out of the
+ * user's repository without touching their own .gitignore.
+ */
+export async function ensureStateRoot(topologyDir: string): Promise<void> {
+  const root = path.join(topologyDir, ".phpcluster");
+  await mkdir(root, { recursive: true });
+  await writeFile(path.join(root, ".gitignore"), "*\n", { flag: "wx" }).catch(
+    (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    },
+  );
+}
+
+/** Remove `.phpcluster/` when no cluster is left in it (only our .gitignore). */
+export async function removeStateRootIfEmpty(topologyDir: string): Promise<void> {
+  const root = path.join(topologyDir, ".phpcluster");
+  const entries = await readdir(root).catch(() => undefined);
+  if (entries?.every((e) => e === ".gitignore")) await rm(root, { recursive: true, force: true });
 }
 
 const SECRET_FILE = "secret";

@@ -1,10 +1,16 @@
-import { rm, rmdir, stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { ConflictError, EXIT, PhpclusterError, RuntimeError, RuntimeUnavailableError } from "../errors.js";
 import { applyWrites, planWrites } from "../files/write-plan.js";
 import { renderCluster } from "../render/index.js";
 import { appNodeNames, clusterNodes, memcachedNodeNames } from "../topology/index.js";
-import { ensureSecret, lockCluster, recordRuntime } from "./cluster.js";
+import {
+  ensureSecret,
+  ensureStateRoot,
+  lockCluster,
+  recordRuntime,
+  removeStateRootIfEmpty,
+} from "./cluster.js";
 import type { ClusterContext, NodeStatus, RuntimeDriver, StepReporter } from "./driver.js";
 
 /** Render the cluster's files for its runtime into its render directory (atomically). */
@@ -59,6 +65,7 @@ export async function createCluster(
     );
   }
   await requirePrerequisites(driver);
+  await ensureStateRoot(cluster.topologyDir);
   const lock = await lockCluster(cluster.stateDir, "create");
   try {
     if (await driver.exists(cluster)) {
@@ -91,8 +98,7 @@ export async function destroyCluster(
     await lock.release();
   }
   await rm(cluster.stateDir, { recursive: true, force: true });
-  // remove .phpcluster/ itself when this was its last cluster
-  await rmdir(path.dirname(cluster.stateDir)).catch(() => {});
+  await removeStateRootIfEmpty(cluster.topologyDir);
 }
 
 export interface RestartOptions {

@@ -71,6 +71,7 @@ describe("native runtime lifecycle", () => {
       "lb:running",
     ]);
     expect(statSync(path.join(m.stateDir, "secret")).mode & 0o777).toBe(0o600);
+    expect(readFileSync(path.join(m.dir, ".phpcluster", ".gitignore"), "utf8")).toBe("*\n"); // state stays out of git
     expect(readFileSync(path.join(m.stateDir, "secret"), "utf8").trim()).toMatch(/^[0-9a-f]{64}$/);
 
     // the cluster serves a session through the balancer
@@ -113,6 +114,7 @@ describe("native runtime lifecycle", () => {
     const destroyed = await cli(m, ["destroy"]);
     expect(destroyed.exitCode, destroyed.stderr).toBe(0);
     expect(existsSync(m.stateDir)).toBe(false);
+    expect(existsSync(path.join(m.dir, ".phpcluster"))).toBe(false);
     expect(existsSync(path.join(m.dir, "public", "index.php"))).toBe(true); // user files untouched
     allRecordedGroupsGone({ ...recorded, ...before });
   });
