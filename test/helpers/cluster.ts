@@ -129,26 +129,4 @@ export function recordedProcesses(stateDir: string): Record<string, Recorded> {
 }
 
 /** Live (non-zombie) members of a process group, from /proc. */
-export function liveGroupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const entry of require_proc()) {
-    const stat = readFileSyncOrEmpty(`/proc/${entry}/stat`);
-    if (!stat) continue;
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") out.push(Number(entry));
-  }
-  return out;
-}
-
-import { readdirSync } from "node:fs";
-
-function require_proc(): string[] {
-  return readdirSync("/proc").filter((d) => /^\d+$/.test(d));
-}
-function readFileSyncOrEmpty(p: string): string {
-  try {
-    return readFileSync(p, "utf8");
-  } catch {
-    return "";
-  }
-}
+export { groupMembers as liveGroupMembers } from "../../src/runtime/native/procfs.js";

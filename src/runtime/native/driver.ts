@@ -435,13 +435,14 @@ export class NativeDriver implements RuntimeDriver {
         .filter((w) => (readCmdline(w.pid) ?? []).join(" ").trim() === "nginx: worker process")
         .map((w) => w.pid);
     const old = new Set(accepting());
+    const lb = await this.spec(cluster, "lb");
     await client.signal("lb", "SIGHUP");
     await waitUntil(
       "nginx reload",
       async () => {
         const now = accepting();
         if (now.length === 0 || now.some((pid) => old.has(pid))) return false;
-        return this.healthy(await this.spec(cluster, "lb"));
+        return this.healthy(lb);
       },
       { timeoutMs: 10_000, intervalMs: 10 },
     );
