@@ -1,34 +1,13 @@
-import { Command, InvalidArgumentError, Option } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import type { Style } from "../output/index.js";
 import { table } from "../output/index.js";
-import { connectHost } from "../runtime/address.js";
 import type { NodeStatus } from "../runtime/driver.js";
-import { parseDuration, type RuntimeChoice } from "../topology/index.js";
-
-export interface CommonOptions {
-  file: string;
-  json?: boolean;
-}
-
-/** Every command takes -f/--file and --json (DESIGN.md). */
-export function baseCommand(name: string, description: string): Command {
-  return new Command(name)
-    .description(description)
-    .option("-f, --file <path>", "topology file", "phpcluster.yml")
-    .option("--json", "print exactly one JSON document on stdout")
-    .showHelpAfterError("(run with --help for usage)");
-}
+import { parseDuration } from "../topology/duration.js";
 
 export function runtimeOption(
   description = "runtime: auto, compose or native (wins over the topology)",
 ): Option {
   return new Option("--runtime <runtime>", description).choices(["auto", "compose", "native"]);
-}
-
-export function parseRuntime(value: string | undefined): RuntimeChoice | undefined {
-  if (value === undefined) return undefined;
-  if (value === "auto" || value === "compose" || value === "native") return value;
-  throw new InvalidArgumentError(`"${value}" is not auto, compose or native`);
 }
 
 export function examples(lines: string[]): string {
@@ -41,6 +20,13 @@ export function durationOption(value: string): number {
   if (ms === undefined || ms === 0)
     throw new InvalidArgumentError(`"${value}" is not a duration such as 90s or 2m`);
   return ms;
+}
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`"${value}" is not a positive whole number`);
+  return n;
 }
 
 /** The node table shared by create and status. */
@@ -59,9 +45,4 @@ export function formatNodes(nodes: NodeStatus[], s: Style): string {
     ]),
     (_row, col, text) => (col === 2 ? paint(text.trimEnd()) + text.slice(text.trimEnd().length) : text),
   );
-}
-
-export function balancerUrl(bind: string, port: number): string {
-  const host = connectHost(bind);
-  return `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
 }

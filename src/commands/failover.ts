@@ -1,57 +1,11 @@
 import { type Command, Option } from "commander";
-import type { Context } from "../context.js";
-import { RuntimeError, VerifyFailedError } from "../errors.js";
+import type { App } from "../cli.js";
+import { fail } from "../errors.js";
 import type { Style } from "../output/index.js";
-import { lockCluster, readSecret } from "../runtime/cluster.js";
 import { openCluster } from "../runtime/index.js";
-import { type FailoverMode, type FailoverReport, runFailover } from "../scenarios/failover.js";
+import { type FailoverMode, type FailoverReport, failoverCluster } from "../scenarios/failover.js";
 import type { RuntimeChoice } from "../topology/index.js";
-import { appNodeNames } from "../topology/index.js";
-import { baseCommand, type CommonOptions, examples, runtimeOption } from "./common.js";
-
-export interface FailoverOptions extends CommonOptions {
-  runtime?: RuntimeChoice;
-  node?: string;
-  mode: FailoverMode;
-  keepDown?: boolean;
-}
-
-export async function runFailoverCommand(opts: FailoverOptions, ctx: Context): Promise<FailoverReport> {
-  const { loaded, cluster, driver } = await openCluster(opts.file, ctx.cwd, opts.runtime);
-  const apps = appNodeNames(loaded.topology);
-  if (opts.node && !apps.includes(opts.node)) {
-    throw new RuntimeError("UNKNOWN_NODE", `${opts.node} is not an app node`, {
-      hint: `the app nodes are ${apps.join(", ")}`,
-    });
-  }
-  if (apps.length < 2) {
-    throw new RuntimeError("NO_OTHER_NODE", "failover needs at least two app nodes (app.replicas ≥ 2)");
-  }
-  const secret = await readSecret(cluster.stateDir);
-  if (!secret || !(await driver.exists(cluster))) {
-    throw new RuntimeError("NOT_RUNNING", `cluster ${loaded.topology.name} is not running`, {
-      hint: "start it with `phpcluster create`",
-    });
-  }
-  const lock = await lockCluster(cluster.stateDir, "failover");
-  let report: FailoverReport;
-  try {
-    report = await runFailover(
-      { cluster, driver, secret, reporter: ctx.reporter, signal: ctx.signal },
-      { node: opts.node, mode: opts.mode, keepDown: Boolean(opts.keepDown) },
-    );
-  } finally {
-    await lock.release();
-  }
-  if (!report.ok) {
-    const failed = report.checks.filter((c) => !c.ok);
-    throw new VerifyFailedError(
-      `failover not proven: ${failed.map((c) => `${c.name} (${c.detail})`).join("; ")}`,
-      { report },
-    );
-  }
-  return report;
-}
+import { examples, runtimeOption } from "./common.js";
 
 export function formatFailover(r: FailoverReport, s: Style): string {
   return [
@@ -64,11 +18,18 @@ export function formatFailover(r: FailoverReport, s: Style): string {
   ].join("\n");
 }
 
-export function failoverCommand(getCtx: () => Context): Command {
-  return baseCommand(
-    "failover",
-    "open a session through the balancer, kill the node that serves it (or --node), and show that another node serves the same session with its data",
-  )
+interface FailoverFlags {
+  runtime?: RuntimeChoice;
+  node?: string;
+  mode: FailoverMode;
+  keepDown?: boolean;
+}
+
+export function configure(cmd: Command, app: App): void {
+  cmd
+    .description(
+      "open a session through the balancer, kill the node that serves it (or --node), and show that another node serves the same session with its data",
+    )
     .option("--node <node>", "the app node to take down (default: the one serving the session)")
     .addOption(
       new Option("--mode <mode>", "kill: SIGKILL the whole process group / container; stop: graceful stop")
@@ -85,8 +46,22 @@ export function failoverCommand(getCtx: () => Context): Command {
         "phpcluster failover --json --keep-down",
       ]),
     )
-    .action(async (opts: FailoverOptions) => {
-      const ctx = getCtx();
-      ctx.reporter.result("failover", await runFailoverCommand(opts, ctx), formatFailover);
+    .action(async (opts: FailoverFlags, command: Command) => {
+      const ctx = app.context(command);
+      const report = await failoverCluster(
+        await openCluster(ctx, opts.runtime),
+        { node: opts.node, mode: opts.mode, keepDown: Boolean(opts.keepDown) },
+        { reporter: ctx.reporter, signal: ctx.signal },
+      );
+      if (!report.ok) {
+        const failed = report.checks.filter((c) => !c.ok);
+        throw fail.verifyFailed(
+          `failover not proven: ${failed.map((c) => `${c.name} (${c.detail})`).join("; ")}`,
+          {
+            report,
+          },
+        );
+      }
+      ctx.reporter.result(ctx.command, report, formatFailover);
     });
 }

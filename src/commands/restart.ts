@@ -1,39 +1,20 @@
 import type { Command } from "commander";
-import type { Context } from "../context.js";
+import type { App } from "../cli.js";
 import type { Style } from "../output/index.js";
 import { openCluster } from "../runtime/index.js";
 import { type RestartReport, restartNodes } from "../runtime/lifecycle.js";
 import type { RuntimeChoice } from "../topology/index.js";
-import { baseCommand, type CommonOptions, durationOption, examples, runtimeOption } from "./common.js";
-
-export interface RestartOptions extends CommonOptions {
-  runtime?: RuntimeChoice;
-  allAtOnce?: boolean;
-  timeout: number;
-}
-
-export async function runRestart(
-  nodes: string[],
-  opts: RestartOptions,
-  ctx: Context,
-): Promise<RestartReport> {
-  const { cluster, driver } = await openCluster(opts.file, ctx.cwd, opts.runtime);
-  return restartNodes(cluster, driver, nodes, {
-    allAtOnce: Boolean(opts.allAtOnce),
-    timeoutMs: opts.timeout,
-    reporter: ctx.reporter,
-  });
-}
+import { durationOption, examples, runtimeOption } from "./common.js";
 
 export function formatRestart(r: RestartReport, s: Style): string {
   return `${s.ok("✔")} restarted ${r.restarted.join(", ")} (${r.mode})`;
 }
 
-export function restartCommand(getCtx: () => Context): Command {
-  return baseCommand(
-    "restart",
-    "apply the rendered config: app nodes one at a time, each drained from the balancer first; the balancer with nginx -t and a graceful reload",
-  )
+export function configure(cmd: Command, app: App): void {
+  cmd
+    .description(
+      "apply the rendered config: app nodes one at a time, each drained from the balancer first; the balancer with nginx -t and a graceful reload",
+    )
     .argument(
       "[node...]",
       "nodes to restart (default: every app node and lb; memcached nodes only when named)",
@@ -53,8 +34,20 @@ export function restartCommand(getCtx: () => Context): Command {
         "phpcluster restart --all-at-once",
       ]),
     )
-    .action(async (nodes: string[], opts: RestartOptions) => {
-      const ctx = getCtx();
-      ctx.reporter.result("restart", await runRestart(nodes, opts, ctx), formatRestart);
-    });
+    .action(
+      async (
+        nodes: string[],
+        opts: { runtime?: RuntimeChoice; allAtOnce?: boolean; timeout: number },
+        command: Command,
+      ) => {
+        const ctx = app.context(command);
+        const report = await restartNodes(await openCluster(ctx, opts.runtime), nodes, {
+          allAtOnce: Boolean(opts.allAtOnce),
+          timeoutMs: opts.timeout,
+          reporter: ctx.reporter,
+          signal: ctx.signal,
+        });
+        ctx.reporter.result(ctx.command, report, formatRestart);
+      },
+    );
 }

@@ -1,8 +1,9 @@
 import type { Command } from "commander";
-import type { Context } from "../context.js";
+import type { App } from "../cli.js";
 import type { Style } from "../output/index.js";
-import { formatIssue, loadTopology, type Topology, type TopologyIssue } from "../topology/index.js";
-import { baseCommand, type CommonOptions, examples } from "./common.js";
+import { loadFrom } from "../runtime/index.js";
+import { formatIssue, type Topology, type TopologyIssue } from "../topology/index.js";
+import { examples } from "./common.js";
 
 export interface ValidateResult {
   file: string;
@@ -19,27 +20,6 @@ export interface ValidateResult {
   };
 }
 
-export async function runValidate(opts: CommonOptions, ctx: Context): Promise<ValidateResult> {
-  const loaded = await loadTopology(opts.file);
-  for (const w of loaded.warnings) ctx.reporter.warn(formatIssue(w));
-  const t = loaded.topology;
-  const host = t.balancer.bind.includes(":") ? `[${t.balancer.bind}]` : t.balancer.bind;
-  return {
-    file: opts.file,
-    valid: true,
-    warnings: loaded.warnings,
-    summary: {
-      name: t.name,
-      runtime: t.runtime,
-      balancer: `http://${host}:${t.balancer.port}`,
-      strategy: t.balancer.strategy,
-      appNodes: t.app.replicas,
-      memcachedNodes: t.memcached.nodes,
-      sessionReplicas: t.sessions.replicas,
-    },
-  };
-}
-
 export function formatValidate(r: ValidateResult, s: Style): string {
   const m = r.summary;
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
@@ -50,11 +30,30 @@ export function formatValidate(r: ValidateResult, s: Style): string {
   );
 }
 
-export function validateCommand(getCtx: () => Context): Command {
-  return baseCommand("validate", "load and check the topology; print every problem; exit non-zero on any")
+export function configure(cmd: Command, app: App): void {
+  cmd
+    .description("load and check the topology; print every problem; exit non-zero on any")
     .addHelpText("after", examples(["phpcluster validate", "phpcluster validate -f staging.yml --json"]))
-    .action(async (opts: CommonOptions) => {
-      const ctx = getCtx();
-      ctx.reporter.result("validate", await runValidate(opts, ctx), formatValidate);
+    .action(async (_opts: unknown, command: Command) => {
+      const ctx = app.context(command);
+      const loaded = await loadFrom(ctx);
+      for (const w of loaded.warnings) ctx.reporter.warn(formatIssue(w));
+      const t = loaded.topology;
+      const host = t.balancer.bind.includes(":") ? `[${t.balancer.bind}]` : t.balancer.bind;
+      const result: ValidateResult = {
+        file: ctx.file,
+        valid: true,
+        warnings: loaded.warnings,
+        summary: {
+          name: t.name,
+          runtime: t.runtime,
+          balancer: `http://${host}:${t.balancer.port}`,
+          strategy: t.balancer.strategy,
+          appNodes: t.app.replicas,
+          memcachedNodes: t.memcached.nodes,
+          sessionReplicas: t.sessions.replicas,
+        },
+      };
+      ctx.reporter.result(ctx.command, result, formatValidate);
     });
 }

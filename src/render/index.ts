@@ -13,7 +13,7 @@ import { composeNginxView, nativeNginxView, renderNginx } from "./nginx.js";
 import { renderPhpIni } from "./php-ini.js";
 import { readTemplate } from "./templates.js";
 
-export { composeAddresses, fnv1a32, type HostPort, nativeAddresses } from "./addresses.js";
+export { composeAddresses, fnv1a32, type HostPort, hostPort, nativeAddresses } from "./addresses.js";
 export { CONTAINER, composeProject } from "./compose.js";
 export {
   HEALTH_PATH,

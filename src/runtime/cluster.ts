@@ -1,24 +1,36 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { ConflictError } from "../errors.js";
+import { fail } from "../errors.js";
+import { acquireLock, type Lock, LockHeldError } from "../files/lock.js";
+import { writeFileAtomically } from "../files/write.js";
 import type { LoadedTopology, RuntimeName } from "../topology/index.js";
 import type { ClusterContext } from "./driver.js";
-import { isAlive } from "./native/procfs.js";
 
+/**
+ * The state of one cluster beside its topology file: `.phpcluster/<name>/` holds the rendered
+ * files, the probe secret, the runtime that created it, the lock, and the native runtime's
+ * processes and logs.
+ */
 export function stateDirOf(loaded: Pick<LoadedTopology, "dir" | "topology">): string {
   return path.join(loaded.dir, ".phpcluster", loaded.topology.name);
 }
 
-export function clusterContext(loaded: LoadedTopology, runtime: RuntimeName): ClusterContext {
+export function clusterContext(
+  loaded: LoadedTopology,
+  runtime: RuntimeName,
+  env: NodeJS.ProcessEnv,
+): ClusterContext {
   const stateDir = stateDirOf(loaded);
   return {
     topology: loaded.topology,
-    topologyFile: path.resolve(loaded.file),
+    topologyFileShown: loaded.file,
+    topologyFile: path.resolve(loaded.dir, path.basename(loaded.file)),
     topologyDir: loaded.dir,
     stateDir,
     renderDir: path.join(stateDir, runtime),
     docroot: path.resolve(loaded.dir, loaded.topology.app.root),
+    env,
   };
 }
 
@@ -45,16 +57,14 @@ export async function removeStateRootIfEmpty(topologyDir: string): Promise<void>
 
 const SECRET_FILE = "secret";
 const RUNTIME_FILE = "runtime";
+const RUNTIMES: readonly RuntimeName[] = ["native", "compose"];
 
 /** The per-cluster probe secret: 32 random bytes, hex, in a 0600 file. Created once. */
 export async function ensureSecret(stateDir: string): Promise<string> {
   const existing = await readSecret(stateDir);
   if (existing) return existing;
-  await mkdir(stateDir, { recursive: true });
   const secret = randomBytes(32).toString("hex");
-  const tmp = path.join(stateDir, `${SECRET_FILE}.${process.pid}.tmp`);
-  await writeFile(tmp, `${secret}\n`, { mode: 0o600, flag: "wx" });
-  await rename(tmp, path.join(stateDir, SECRET_FILE));
+  await writeFileAtomically(path.join(stateDir, SECRET_FILE), `${secret}\n`, { mode: 0o600 });
   return secret;
 }
 
@@ -68,51 +78,39 @@ export async function readSecret(stateDir: string): Promise<string | undefined> 
 
 /** Which runtime made the cluster: later commands use the same one, whatever `auto` would pick now. */
 export async function recordRuntime(stateDir: string, runtime: RuntimeName): Promise<void> {
-  await mkdir(stateDir, { recursive: true });
-  await writeFile(path.join(stateDir, RUNTIME_FILE), `${runtime}\n`);
+  await writeFileAtomically(path.join(stateDir, RUNTIME_FILE), `${runtime}\n`);
 }
 
 export async function recordedRuntime(stateDir: string): Promise<RuntimeName | undefined> {
   try {
     const text = (await readFile(path.join(stateDir, RUNTIME_FILE), "utf8")).trim();
-    return text === "native" || text === "compose" ? text : undefined;
+    return RUNTIMES.find((r) => r === text);
   } catch {
     return undefined;
   }
 }
 
-export interface ClusterLock {
-  release(): Promise<void>;
+/** An exclusive lock on one cluster, so two commands never interleave (see files/lock.ts). */
+export async function lockCluster(stateDir: string, command: string): Promise<Lock> {
+  await mkdir(stateDir, { recursive: true });
+  try {
+    return await acquireLock(path.join(stateDir, "lock"), command);
+  } catch (err) {
+    if (err instanceof LockHeldError) throw fail.locked(err.owner);
+    throw err;
+  }
 }
 
-/**
- * An exclusive lock on one cluster, so two commands never interleave. The lock file holds the
- * owner's pid; a lock whose owner is gone is taken over.
- */
-export async function lockCluster(stateDir: string, command: string): Promise<ClusterLock> {
-  await mkdir(stateDir, { recursive: true });
-  const file = path.join(stateDir, "lock");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(file, "wx", 0o600);
-      await handle.writeFile(JSON.stringify({ pid: process.pid, command }));
-      await handle.close();
-      return { release: () => rm(file, { force: true }) };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      let owner: { pid?: number; command?: string } = {};
-      try {
-        owner = JSON.parse(await readFile(file, "utf8"));
-      } catch {}
-      if (typeof owner.pid === "number" && owner.pid !== process.pid && isAlive(owner.pid)) {
-        throw new ConflictError(
-          "CLUSTER_LOCKED",
-          `another phpcluster command (${owner.command ?? "?"}, pid ${owner.pid}) is working on this cluster`,
-          "wait for it to finish; nothing was changed",
-        );
-      }
-      await rm(file, { force: true });
-    }
+/** Run `work` holding the cluster lock. */
+export async function withClusterLock<T>(
+  stateDir: string,
+  command: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  const lock = await lockCluster(stateDir, command);
+  try {
+    return await work();
+  } finally {
+    await lock.release();
   }
-  throw new ConflictError("CLUSTER_LOCKED", `cannot take the lock ${file}`);
 }

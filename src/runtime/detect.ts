@@ -8,12 +8,17 @@ export interface DockerProbe {
 }
 
 /** Does a Docker engine answer? Bounded: a hung daemon counts as "no". */
-export async function probeDocker(timeoutMs = 5000): Promise<DockerProbe> {
+export async function probeDocker(
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 5000,
+): Promise<DockerProbe> {
   const result = await execa("docker", ["version", "--format", "{{.Server.Version}}"], {
     reject: false,
     timeout: timeoutMs,
-    env: { NO_COLOR: "1" },
+    env: { ...env, NO_COLOR: "1" },
+    extendEnv: false,
     stdin: "ignore",
+    cleanup: false,
   });
   if (result.exitCode === 0 && result.stdout.trim())
     return { answers: true, serverVersion: result.stdout.trim() };
@@ -21,7 +26,11 @@ export async function probeDocker(timeoutMs = 5000): Promise<DockerProbe> {
 }
 
 /** `auto` is compose when a Docker engine answers, else native; an explicit choice wins. */
-export async function resolveRuntime(choice: RuntimeChoice, probe = probeDocker): Promise<RuntimeName> {
+export async function resolveRuntime(
+  choice: RuntimeChoice,
+  env: NodeJS.ProcessEnv = process.env,
+  probe = probeDocker,
+): Promise<RuntimeName> {
   if (choice !== "auto") return choice;
-  return (await probe()).answers ? "compose" : "native";
+  return (await probe(env)).answers ? "compose" : "native";
 }

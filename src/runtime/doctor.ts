@@ -1,13 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { execa } from "execa";
+import { fail } from "../errors.js";
+import { type ComposeFlavour, detectCompose } from "./compose/flavour.js";
 import { probeDocker } from "./detect.js";
-import type { Prerequisite } from "./driver.js";
+import type { Prerequisite, StepReporter } from "./driver.js";
+import type { Place } from "./index.js";
 import { checkNativeBinaries } from "./native/binaries.js";
-
-export interface ComposeFlavour {
-  command: string[];
-  version: string;
-}
 
 export interface DoctorReport {
   docker: { answers: boolean; serverVersion?: string | undefined; error?: string | undefined };
@@ -21,21 +19,6 @@ export interface DoctorReport {
   os: { debianLike: boolean; root: boolean };
 }
 
-/** `docker compose` (v2+) first, then the older `docker-compose` (v1); bounded. */
-export async function detectCompose(): Promise<ComposeFlavour | undefined> {
-  const candidates: string[][] = [["docker", "compose"], ["docker-compose"]];
-  for (const command of candidates) {
-    const [bin, ...sub] = command as [string, ...string[]];
-    const r = await execa(bin, [...sub, "version", "--short"], {
-      reject: false,
-      timeout: 10_000,
-      stdin: "ignore",
-    });
-    if (r.exitCode === 0 && r.stdout.trim()) return { command, version: r.stdout.trim() };
-  }
-  return undefined;
-}
-
 async function debianLike(): Promise<boolean> {
   try {
     const text = await readFile("/etc/os-release", "utf8");
@@ -45,11 +28,11 @@ async function debianLike(): Promise<boolean> {
   }
 }
 
-export async function runDoctor(): Promise<DoctorReport> {
+export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
   const [docker, compose, native, debian] = await Promise.all([
-    probeDocker(),
-    detectCompose(),
-    checkNativeBinaries(),
+    probeDocker(env),
+    detectCompose(env),
+    checkNativeBinaries(env),
     debianLike(),
   ]);
   const nativeUsable = native.binaries !== undefined;
@@ -70,8 +53,12 @@ export async function runDoctor(): Promise<DoctorReport> {
 }
 
 /** apt-get install the native runtime's packages (root on Debian/Ubuntu only). */
-export async function installPackages(packages: string[], onOutput: (line: string) => void): Promise<void> {
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+export async function installPackages(
+  packages: string[],
+  onOutput: (line: string) => void,
+  baseEnv: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const env = { ...baseEnv, DEBIAN_FRONTEND: "noninteractive" };
   const lock = ["-o", "DPkg::Lock::Timeout=600"];
   for (const args of [
     ["update", "-q", ...lock],
@@ -83,11 +70,61 @@ export async function installPackages(packages: string[], onOutput: (line: strin
       reject: false,
       stdin: "ignore",
       timeout: 15 * 60_000,
+      extendEnv: false,
     });
     sub.all?.on("data", (d: Buffer) => {
       for (const line of d.toString("utf8").split("\n")) if (line.trim()) onOutput(line);
     });
     const r = await sub;
-    if (r.exitCode !== 0) throw new Error(`apt-get ${args[0]} failed with exit code ${r.exitCode}`);
+    if (r.exitCode !== 0) {
+      throw fail.runtime("INSTALL_FAILED", `apt-get ${args[0]} failed with exit code ${r.exitCode}`, {
+        hint: `run it by hand to see why: apt-get update && apt-get install ${packages.join(" ")}`,
+      });
+    }
   }
+}
+
+export interface DoctorResult extends DoctorReport {
+  installed: string[];
+}
+
+/** `phpcluster doctor [--install --yes]`: what is usable here, installing the native runtime's packages when asked. */
+export async function doctor(
+  place: Pick<Place, "env">,
+  opts: { install: boolean; yes: boolean; reporter: StepReporter; onOutput: (line: string) => void },
+): Promise<DoctorResult> {
+  let report = await runDoctor(place.env);
+  let installed: string[] = [];
+  if (opts.install && report.missingPackages.length > 0) {
+    if (!report.os.debianLike || !report.os.root) {
+      throw fail.usage(
+        "--install works as root on Debian or Ubuntu only",
+        `install ${report.missingPackages.join(" ")} with your package manager`,
+      );
+    }
+    if (!opts.yes) {
+      throw fail.usage(
+        `would run: apt-get install ${report.missingPackages.join(" ")}`,
+        "add --yes to install them",
+      );
+    }
+    const packages = report.missingPackages;
+    await opts.reporter.step(`apt-get install ${packages.join(" ")}`, () =>
+      installPackages(packages, opts.onOutput, place.env),
+    );
+    installed = packages;
+    report = await runDoctor(place.env);
+  }
+  if (report.usable.length === 0) {
+    throw fail.runtimeUnavailable(
+      "no runtime is usable here: no Docker engine answers, and the native runtime misses " +
+        report.native.prerequisites
+          .filter((p) => !p.ok)
+          .map((p) => p.name)
+          .join(", "),
+      `install ${report.missingPackages.join(" ")} (phpcluster doctor --install --yes, as root on Debian), or start a Docker engine`,
+      report,
+    );
+  }
+  return { ...report, installed };
 }

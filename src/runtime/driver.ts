@@ -3,6 +3,8 @@ import type { NodeRole, RuntimeName, Topology } from "../topology/index.js";
 /** Everything a driver needs to know about one cluster. */
 export interface ClusterContext {
   topology: Topology;
+  /** The topology file as given on the command line, for messages. */
+  topologyFileShown: string;
   /** Absolute path of the topology file and its directory. */
   topologyFile: string;
   topologyDir: string;
@@ -12,6 +14,8 @@ export interface ClusterContext {
   renderDir: string;
   /** Absolute document root of the app nodes. */
   docroot: string;
+  /** The command's environment: PATH, DOCKER_HOST, PHPCLUSTER_* overrides. */
+  env: NodeJS.ProcessEnv;
 }
 
 export type NodeState = "running" | "stopped" | "unhealthy";
@@ -26,17 +30,24 @@ export interface NodeStatus {
   detail?: string | undefined;
 }
 
+/** One reading of one node, as its runtime sees it. */
+export interface NodeReading {
+  state: NodeState;
+  /** Waiting will not make it healthy: it exited, or its healthcheck gave up. */
+  failed?: boolean | undefined;
+  detail?: string | undefined;
+  pid?: number | undefined;
+  address: string;
+}
+
 export interface StepReporter {
   step<T>(title: string, work: () => Promise<T>): Promise<T>;
   warn(message: string): void;
   info(message: string): void;
 }
 
-export interface UpOptions {
-  timeoutMs: number;
-  signal?: AbortSignal;
-  reporter: StepReporter;
-}
+/** A reporter that says nothing (internal steps of a scenario, cleanup). */
+export const QUIET: StepReporter = { step: (_t, work) => work(), warn: () => {}, info: () => {} };
 
 export interface Prerequisite {
   name: string;
@@ -59,39 +70,54 @@ export interface HttpReply {
   body: string;
 }
 
+export interface NginxWorker {
+  pid: number;
+  /** Still accepting connections: its title is "nginx: worker process" (not "... is shutting down"). */
+  accepting: boolean;
+}
+
 /**
- * One interface for every runtime. Commands call these and never branch on the runtime; a driver
- * that cannot do something throws NotSupportedError.
+ * One runtime's transport, bound to one cluster. Everything above it (the order of start-up, the
+ * wait for health, rollback, drains, reloads, errors and their words) lives in the lifecycle and
+ * the runtime kit, so a driver only says how to do one thing on its runtime. Commands never branch
+ * on the runtime; a driver that cannot do something throws `fail.notSupported`.
  */
 export interface RuntimeDriver {
   readonly name: RuntimeName;
+  readonly cluster: ClusterContext;
+  /** How often waits poll this runtime for a node's state (a native probe is cheap, `docker inspect` is not). */
+  readonly pollMs: number;
   /** What this runtime needs on this machine, and whether it is there. */
   prerequisites(): Promise<Prerequisite[]>;
   /** Is any process or container of this cluster present (running or not)? */
-  exists(cluster: ClusterContext): Promise<boolean>;
-  /** Start every node in order and wait until each is healthy. Stops what it started on failure. */
-  up(cluster: ClusterContext, opts: UpOptions): Promise<void>;
-  /** Stop and remove everything `up` made. Idempotent. */
-  down(cluster: ClusterContext, opts: { reporter: StepReporter }): Promise<void>;
-  status(cluster: ClusterContext): Promise<NodeStatus[]>;
-  /** Start one stopped node and wait until it is healthy. */
-  startNode(cluster: ClusterContext, node: string, opts: { timeoutMs: number }): Promise<void>;
-  /** Stop one node gracefully (in-flight requests finish). */
-  stopNode(cluster: ClusterContext, node: string): Promise<void>;
-  /** SIGKILL the whole process group / container of one node. */
-  killNode(cluster: ClusterContext, node: string): Promise<void>;
-  /** Check the balancer's rendered config, then reload it gracefully; a bad config never stops it. */
-  reloadBalancer(cluster: ClusterContext): Promise<void>;
-  logs(cluster: ClusterContext, node: string | undefined, tail: number): Promise<LogChunk[]>;
-  /** Where the balancer is reachable from this host. */
-  balancerEndpoint(cluster: ClusterContext): { host: string; port: number };
-  /** One HTTP GET to one app node directly, bypassing the balancer (native: its address; compose: inside its container). */
-  httpGetNode(
-    cluster: ClusterContext,
-    node: string,
-    path: string,
-    headers: Record<string, string>,
-  ): Promise<HttpReply>;
-  /** Read one key from one Memcached node: its value, or undefined when the node does not hold it. */
-  readStoreKey(cluster: ClusterContext, node: string, key: string): Promise<string | undefined>;
+  exists(): Promise<boolean>;
+  /** Before anything starts: what would make `up` fail half-way (a port in use, an unreadable docroot). */
+  preflight(opts: { signal?: AbortSignal | undefined }): Promise<void>;
+  /** What the nodes need before they start: native launches its supervisor, compose builds images. */
+  prepare(opts: { signal?: AbortSignal | undefined; reporter: StepReporter }): Promise<void>;
+  /** Start (or create) one node; returns once it is started, not once it is healthy. */
+  startNode(opts: { node: string; signal?: AbortSignal | undefined }): Promise<void>;
+  /** Stop one node gracefully within graceMs (in-flight requests finish), then by force. */
+  stopNode(opts: { node: string; graceMs: number }): Promise<void>;
+  /** SIGKILL the whole process group / container of one node, and return once it is gone. */
+  killNode(opts: { node: string }): Promise<void>;
+  /** Stop and remove every node and what `prepare` made (never images). Idempotent. */
+  down(opts: { reporter: StepReporter }): Promise<void>;
+  /** The nodes asked for (default: every node), read now. */
+  inspect(opts?: { nodes?: string[] | undefined }): Promise<Record<string, NodeReading>>;
+  /** `nginx -t` on the rendered config: undefined when it passes, else what nginx said. */
+  testBalancerConfig(): Promise<string | undefined>;
+  /** The balancer's worker processes. */
+  balancerWorkers(): Promise<NginxWorker[]>;
+  /** Tell the running balancer to reload its config (SIGHUP); the kit waits for the new generation. */
+  signalBalancerReload(): Promise<void>;
+  /** Where the balancer is reachable from this host, when the topology alone does not say (swarm). */
+  balancerEndpoint?(): Promise<{ host: string; port: number }>;
+  logs(opts: { node?: string | undefined; tail: number }): Promise<LogChunk[]>;
+  /** One HTTP GET to one app node directly, bypassing the balancer. */
+  httpGetNode(opts: { node: string; path: string; headers: Record<string, string> }): Promise<HttpReply>;
+  /** Read keys from one Memcached node: the ones it holds, with their values. */
+  readStoreKeys(opts: { node: string; keys: string[] }): Promise<Record<string, string>>;
 }
+
+export type DriverFactory = (runtime: RuntimeName, cluster: ClusterContext) => RuntimeDriver;

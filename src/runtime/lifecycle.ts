@@ -1,112 +1,211 @@
 import { rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { ConflictError, EXIT, PhpclusterError, RuntimeError, RuntimeUnavailableError } from "../errors.js";
-import { applyWrites, planWrites } from "../files/write-plan.js";
-import { renderCluster } from "../render/index.js";
-import { appNodeNames, clusterNodes, memcachedNodeNames } from "../topology/index.js";
+import { fail, isPhpclusterError } from "../errors.js";
+import { appNodeNames, clusterNodes, memcachedNodeNames, type RuntimeName } from "../topology/index.js";
 import {
   ensureSecret,
   ensureStateRoot,
-  lockCluster,
+  readSecret,
   recordRuntime,
   removeStateRootIfEmpty,
+  withClusterLock,
 } from "./cluster.js";
-import type { ClusterContext, NodeStatus, RuntimeDriver, StepReporter } from "./driver.js";
+import type { ClusterContext, LogChunk, NodeStatus, RuntimeDriver, StepReporter } from "./driver.js";
+import { QUIET } from "./driver.js";
+import type { OpenCluster } from "./index.js";
+import {
+  balancerEndpointOf,
+  balancerUrl,
+  nodeNames,
+  nodeOf,
+  reloadBalancer,
+  startHealthy,
+  stopGraceMs,
+  throwIfAborted,
+  waitHealthy,
+} from "./kit/index.js";
+import { writeRendered } from "./rendered.js";
 
-/** Render the cluster's files for its runtime into its render directory (atomically). */
-export async function writeRendered(
-  cluster: ClusterContext,
-  runtime: RuntimeDriver["name"],
-  drained: string[] = [],
-) {
-  const rootFromOut = path.relative(cluster.renderDir, cluster.docroot).split(path.sep).join("/") || ".";
-  const files = renderCluster(cluster.topology, { target: runtime, rootFromOut, drained });
-  const plan = await planWrites(files, cluster.renderDir);
-  await applyWrites(plan);
-  return plan;
+/**
+ * The lifecycle: everything commands do to a cluster, in one place and the same for every
+ * runtime. It takes the cluster lock, checks preconditions, orders the nodes, waits for health,
+ * rolls back what it started when it fails or is interrupted, and drains app nodes while they
+ * restart. Drivers only carry each step out.
+ */
+
+export interface Progress {
+  reporter: StepReporter;
+  signal?: AbortSignal | undefined;
+}
+
+/** Where the balancer is reachable from this host. */
+export async function balancerEndpoint(driver: RuntimeDriver): Promise<{ host: string; port: number }> {
+  return driver.balancerEndpoint ? driver.balancerEndpoint() : balancerEndpointOf(driver.cluster.topology);
 }
 
 export async function requirePrerequisites(driver: RuntimeDriver): Promise<void> {
   const missing = (await driver.prerequisites()).filter((p) => !p.ok);
   if (missing.length > 0) {
-    throw new RuntimeUnavailableError(
+    const packages = missing.map((m) => m.package).filter(Boolean);
+    throw fail.runtimeUnavailable(
       `the ${driver.name} runtime needs ${missing.map((m) => m.name).join(", ")}, which ${missing.length === 1 ? "is" : "are"} missing`,
-      `install ${missing
-        .map((m) => m.package)
-        .filter(Boolean)
-        .join(" ")}, or run \`phpcluster doctor --install --yes\` as root on Debian`,
+      driver.name === "native"
+        ? `install ${packages.join(" ")}, or run \`phpcluster doctor --install --yes\` as root on Debian`
+        : `install ${packages.join(" ")} and start the Docker engine, or use --runtime native (\`phpcluster doctor\` says what is usable)`,
       { missing },
     );
   }
 }
 
-export interface CreateOptions {
-  timeoutMs: number;
-  signal?: AbortSignal;
-  reporter: StepReporter;
+/** The cluster exists (has processes or containers) and has its probe secret. */
+export async function requireRunning(driver: RuntimeDriver): Promise<string> {
+  const secret = await readSecret(driver.cluster.stateDir);
+  if (!secret || !(await driver.exists())) throw fail.notRunning(`cluster ${driver.cluster.topology.name}`);
+  return secret;
 }
 
-/** validate (done by the caller) → render → bring every node up → healthy. Changes nothing on failure. */
-export async function createCluster(
-  cluster: ClusterContext,
-  driver: RuntimeDriver,
-  opts: CreateOptions,
-): Promise<NodeStatus[]> {
+async function requireDocroot(cluster: ClusterContext): Promise<void> {
   const root = await stat(cluster.docroot).catch(() => undefined);
   if (!root?.isDirectory()) {
-    const file = path.relative(process.cwd(), cluster.topologyFile) || cluster.topologyFile;
-    throw new PhpclusterError(
-      "DOCROOT_MISSING",
-      `${file}: app.root "${cluster.topology.app.root}" is not a directory (${cluster.docroot})`,
-      {
-        exitCode: EXIT.TOPOLOGY,
-        hint: "create it (phpcluster init writes public/index.php), or point app.root at your document root",
-      },
-    );
+    throw fail.docrootMissing(cluster.topologyFileShown, cluster.topology.app.root, cluster.docroot);
   }
-  await requirePrerequisites(driver);
-  await ensureStateRoot(cluster.topologyDir);
-  const lock = await lockCluster(cluster.stateDir, "create");
+}
+
+/**
+ * Start every node in order (memcached, app nodes, the balancer), each healthy before the next.
+ * When a node fails or the command is interrupted, everything started is stopped again.
+ */
+export async function bringUp(driver: RuntimeDriver, opts: Progress & { timeoutMs: number }): Promise<void> {
+  await driver.preflight({ signal: opts.signal });
   try {
-    if (await driver.exists(cluster)) {
-      throw new ConflictError(
-        "CLUSTER_RUNNING",
-        `cluster ${cluster.topology.name} is already running`,
-        "nothing was changed: see `phpcluster status`, apply config with `phpcluster restart`, or `phpcluster destroy` first",
+    await driver.prepare({ signal: opts.signal, reporter: opts.reporter });
+    // the timeout bounds bringing the nodes up (a build has its own bound)
+    const deadline = Date.now() + opts.timeoutMs;
+    for (const node of clusterNodes(driver.cluster.topology)) {
+      throwIfAborted(opts.signal);
+      await opts.reporter.step(`start ${node.name}`, () =>
+        startHealthy(driver, node.name, {
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+          signal: opts.signal,
+        }),
       );
     }
+  } catch (err) {
+    await opts.reporter
+      .step("stop what was started", () => driver.down({ reporter: QUIET }))
+      .catch((downErr: unknown) =>
+        opts.reporter.warn(`could not stop everything: ${(downErr as Error).message}`),
+      );
+    if (opts.signal?.aborted) throw fail.cancelled();
+    throw err;
+  }
+}
+
+export interface CreateResult {
+  name: string;
+  runtime: RuntimeName;
+  url: string;
+  nodes: NodeStatus[];
+}
+
+/** validate (done by loading) → render → bring every node up → healthy. Changes nothing on failure. */
+export async function createCluster(
+  open: OpenCluster,
+  opts: Progress & { timeoutMs: number },
+): Promise<CreateResult> {
+  const { cluster, driver } = open;
+  await requireDocroot(cluster);
+  await requirePrerequisites(driver);
+  await ensureStateRoot(cluster.topologyDir);
+  const nodes = await withClusterLock(cluster.stateDir, "create", async () => {
+    if (await driver.exists()) throw fail.clusterRunning(cluster.topology.name);
     await opts.reporter.step(`render ${driver.name} configs`, () => writeRendered(cluster, driver.name));
     await ensureSecret(cluster.stateDir);
     await recordRuntime(cluster.stateDir, driver.name);
-    await driver.up(cluster, opts);
-    return await driver.status(cluster);
-  } finally {
-    await lock.release();
-  }
+    await bringUp(driver, opts);
+    return clusterStatusOf(driver);
+  });
+  return {
+    name: cluster.topology.name,
+    runtime: driver.name,
+    url: balancerUrl(await balancerEndpoint(driver)),
+    nodes,
+  };
+}
+
+/** Every node's status, in start order. */
+export async function clusterStatusOf(driver: RuntimeDriver): Promise<NodeStatus[]> {
+  const readings = await driver.inspect();
+  return clusterNodes(driver.cluster.topology).map((n): NodeStatus => {
+    const r = readings[n.name];
+    return {
+      name: n.name,
+      role: n.role,
+      state: r?.state ?? "stopped",
+      address: r?.address ?? "",
+      ...(r?.pid !== undefined && r.state !== "stopped" ? { pid: r.pid } : {}),
+      ...(r?.detail !== undefined ? { detail: r.detail } : {}),
+    };
+  });
+}
+
+export interface StatusResult {
+  name: string;
+  runtime: RuntimeName;
+  url: string;
+  running: boolean;
+  nodes: NodeStatus[];
+}
+
+export async function clusterStatus(open: OpenCluster): Promise<StatusResult> {
+  const nodes = await clusterStatusOf(open.driver);
+  return {
+    name: open.cluster.topology.name,
+    runtime: open.runtime,
+    url: balancerUrl(await balancerEndpoint(open.driver)),
+    running: nodes.every((n) => n.state === "running"),
+    nodes,
+  };
+}
+
+export interface DestroyResult {
+  name: string;
+  runtime: RuntimeName;
+  /** The state folder removed, relative to the working directory when that is shorter. */
+  removed: string;
 }
 
 /** Stop everything and remove what create made: the state folder, never the user's files. */
 export async function destroyCluster(
-  cluster: ClusterContext,
-  driver: RuntimeDriver,
-  reporter: StepReporter,
-): Promise<void> {
-  const lock = await lockCluster(cluster.stateDir, "destroy");
-  try {
-    await driver.down(cluster, { reporter });
-  } finally {
-    await lock.release();
-  }
+  open: OpenCluster,
+  opts: { reporter: StepReporter; cwd: string },
+): Promise<DestroyResult> {
+  const { cluster, driver } = open;
+  await withClusterLock(cluster.stateDir, "destroy", () => driver.down({ reporter: opts.reporter }));
   await rm(cluster.stateDir, { recursive: true, force: true });
   await removeStateRootIfEmpty(cluster.topologyDir);
+  return {
+    name: cluster.topology.name,
+    runtime: driver.name,
+    removed: path.relative(opts.cwd, cluster.stateDir) || cluster.stateDir,
+  };
 }
 
-export interface RestartOptions {
+export async function clusterLogs(
+  open: OpenCluster,
+  opts: { node?: string | undefined; tail: number },
+): Promise<{ logs: LogChunk[] }> {
+  if (opts.node) nodeOf(open.cluster.topology, opts.node);
+  return { logs: await open.driver.logs({ node: opts.node, tail: opts.tail }) };
+}
+
+// ------------------------------------------------------------------------------------- restart
+
+export interface RestartOptions extends Progress {
   allAtOnce: boolean;
   timeoutMs: number;
-  reporter: StepReporter;
-  /** false when the caller (verify) already holds the cluster lock. */
-  lock?: boolean;
+  /** Every node is added here before it is restarted (config set rolls these back on a failure). */
+  touched?: string[];
 }
 
 export interface RestartReport {
@@ -114,81 +213,130 @@ export interface RestartReport {
   mode: "rolling" | "all-at-once";
 }
 
-/**
- * Apply the re-rendered config to nodes. App nodes one at a time by default: drained from the
- * balancer (marked down, graceful reload), stopped gracefully (in-flight requests finish),
- * started, healthy, put back. The balancer: `nginx -t`, then a graceful reload.
- */
-export async function restartNodes(
-  cluster: ClusterContext,
+/** Stop a node gracefully and start it again, healthy. */
+export async function restartNode(
   driver: RuntimeDriver,
+  node: string,
+  opts: { timeoutMs: number; signal?: AbortSignal | undefined },
+): Promise<void> {
+  await driver.stopNode({ node, graceMs: stopGraceMs(driver.cluster.topology) });
+  await startHealthy(driver, node, opts);
+}
+
+/**
+ * Bring a node back after it was killed or stopped, healthy, and reload the balancer (which would
+ * otherwise keep the node out of rotation for up to fail_timeout). Not interruptible: it is what
+ * an interrupted command runs to leave the cluster as it found it.
+ */
+export async function restoreNode(driver: RuntimeDriver, node: string, timeoutMs = 60_000): Promise<void> {
+  await startHealthy(driver, node, { timeoutMs });
+  if (node !== "lb") await reloadBalancer(driver);
+}
+
+/**
+ * Restart nodes with the configs already rendered. App nodes one at a time by default: drained
+ * from the balancer (marked down, graceful reload), stopped gracefully (in-flight requests
+ * finish), started, healthy, put back; an app node is always put back, also when its restart
+ * failed or the command was interrupted. The balancer: `nginx -t`, then a graceful reload.
+ * The caller holds the cluster lock.
+ */
+export async function restartInPlace(
+  driver: RuntimeDriver,
+  chosen: string[],
+  opts: RestartOptions,
+): Promise<RestartReport> {
+  const t = driver.cluster.topology;
+  const r = opts.reporter;
+  const apps = appNodeNames(t).filter((n) => chosen.includes(n));
+  const caches = memcachedNodeNames(t).filter((n) => chosen.includes(n));
+  for (const cache of caches) {
+    throwIfAborted(opts.signal);
+    r.warn(
+      t.sessions.replicas === 0
+        ? `restarting ${cache} loses the sessions it holds (sessions.replicas is 0)`
+        : `${cache} comes back empty: sessions whose primary copy it held are lost (php-memcached reads the returning node first)`,
+    );
+    opts.touched?.push(cache);
+    await r.step(`restart ${cache}`, () =>
+      withRestore(driver, cache, () => restartNode(driver, cache, opts)),
+    );
+  }
+  if (opts.allAtOnce && apps.length > 0) {
+    throwIfAborted(opts.signal);
+    opts.touched?.push(...apps);
+    await r.step(`restart ${apps.join(", ")} at once`, async () => {
+      try {
+        await Promise.all(apps.map((a) => driver.stopNode({ node: a, graceMs: stopGraceMs(t) })));
+        await Promise.all(apps.map((a) => startHealthy(driver, a, opts)));
+      } finally {
+        await ensureRunning(driver, apps);
+      }
+    });
+  } else {
+    for (const app of apps) {
+      throwIfAborted(opts.signal);
+      try {
+        await r.step(`drain ${app} from the balancer`, async () => {
+          await writeRendered(driver.cluster, driver.name, [app]);
+          await reloadBalancer(driver);
+        });
+        throwIfAborted(opts.signal);
+        opts.touched?.push(app);
+        await r.step(`restart ${app}`, () => withRestore(driver, app, () => restartNode(driver, app, opts)));
+      } finally {
+        await r.step(`put ${app} back`, async () => {
+          await writeRendered(driver.cluster, driver.name);
+          await reloadBalancer(driver);
+        });
+      }
+    }
+  }
+  if (chosen.includes("lb")) {
+    throwIfAborted(opts.signal);
+    opts.touched?.push("lb");
+    await r.step("check and reload the balancer", () => reloadBalancer(driver));
+  }
+  return { restarted: chosen, mode: opts.allAtOnce ? "all-at-once" : "rolling" };
+}
+
+/** Run work; when it fails or is interrupted, make sure the node runs again before rethrowing. */
+async function withRestore(driver: RuntimeDriver, node: string, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (err) {
+    if (isPhpclusterError(err, "CANCELLED")) await ensureRunning(driver, [node]);
+    throw err;
+  }
+}
+
+/** Bring the nodes among these that are not running back, healthy (cleanup after an interruption). */
+async function ensureRunning(driver: RuntimeDriver, nodes: string[]): Promise<void> {
+  const readings = await driver.inspect({ nodes });
+  for (const node of nodes) {
+    const state = readings[node]?.state;
+    if (state === "stopped") await startHealthy(driver, node, { timeoutMs: 60_000 });
+    else if (state === "unhealthy") await waitHealthy(driver, node, { timeoutMs: 60_000 });
+  }
+}
+
+/** Which nodes `restart` means: the named ones, or every app node and lb (memcached only when named). */
+export function restartTargets(driver: RuntimeDriver, nodes: string[]): string[] {
+  const t = driver.cluster.topology;
+  for (const n of nodes) nodeOf(t, n);
+  return nodes.length > 0 ? nodeNames(t).filter((n) => nodes.includes(n)) : [...appNodeNames(t), "lb"];
+}
+
+/** `phpcluster restart`: render the current topology, then restart (see restartInPlace). */
+export async function restartNodes(
+  open: OpenCluster,
   nodes: string[],
   opts: RestartOptions,
 ): Promise<RestartReport> {
-  const known = clusterNodes(cluster.topology).map((n) => n.name);
-  const unknown = nodes.filter((n) => !known.includes(n));
-  if (unknown.length > 0) {
-    throw new RuntimeError("UNKNOWN_NODE", `no node named ${unknown.join(", ")}`, {
-      hint: `the nodes are ${known.join(", ")}`,
-    });
-  }
-  // with no names: every app node and the balancer; Memcached only when named (it loses sessions)
-  const chosen =
-    nodes.length > 0 ? known.filter((n) => nodes.includes(n)) : [...appNodeNames(cluster.topology), "lb"];
-  const apps = appNodeNames(cluster.topology).filter((n) => chosen.includes(n));
-  const caches = memcachedNodeNames(cluster.topology).filter((n) => chosen.includes(n));
-  const r = opts.reporter;
-  const lock =
-    opts.lock === false ? { release: async () => {} } : await lockCluster(cluster.stateDir, "restart");
-  try {
-    if (!(await driver.exists(cluster))) {
-      throw new RuntimeError("NOT_RUNNING", `cluster ${cluster.topology.name} is not running`, {
-        hint: "start it with `phpcluster create`",
-      });
-    }
-    await r.step("render configs", () => writeRendered(cluster, driver.name));
-    for (const cache of caches) {
-      if (cluster.topology.sessions.replicas === 0) {
-        r.warn(`restarting ${cache} loses the sessions it holds (sessions.replicas is 0)`);
-      } else {
-        r.warn(
-          `${cache} comes back empty: sessions whose primary copy it held are lost (php-memcached reads the returning node first)`,
-        );
-      }
-      await r.step(`restart ${cache}`, async () => {
-        await driver.stopNode(cluster, cache);
-        await driver.startNode(cluster, cache, { timeoutMs: opts.timeoutMs });
-      });
-    }
-    if (opts.allAtOnce) {
-      await r.step(`restart ${apps.join(", ")} at once`, async () => {
-        await Promise.all(apps.map((a) => driver.stopNode(cluster, a)));
-        await Promise.all(apps.map((a) => driver.startNode(cluster, a, { timeoutMs: opts.timeoutMs })));
-      });
-    } else {
-      for (const app of apps) {
-        await r.step(`drain ${app} from the balancer`, async () => {
-          await writeRendered(cluster, driver.name, [app]);
-          await driver.reloadBalancer(cluster);
-        });
-        try {
-          await r.step(`restart ${app}`, async () => {
-            await driver.stopNode(cluster, app);
-            await driver.startNode(cluster, app, { timeoutMs: opts.timeoutMs });
-          });
-        } finally {
-          await r.step(`put ${app} back`, async () => {
-            await writeRendered(cluster, driver.name);
-            await driver.reloadBalancer(cluster);
-          });
-        }
-      }
-    }
-    if (chosen.includes("lb")) {
-      await r.step("check and reload the balancer", () => driver.reloadBalancer(cluster));
-    }
-    return { restarted: chosen, mode: opts.allAtOnce ? "all-at-once" : "rolling" };
-  } finally {
-    await lock.release();
-  }
+  const { driver } = open;
+  const chosen = restartTargets(driver, nodes);
+  return withClusterLock(open.cluster.stateDir, "restart", async () => {
+    await requireRunning(driver);
+    await opts.reporter.step("render configs", () => writeRendered(driver.cluster, driver.name));
+    return restartInPlace(driver, chosen, opts);
+  });
 }

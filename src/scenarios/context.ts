@@ -1,54 +1,79 @@
 import { randomBytes } from "node:crypto";
 import { SESSION_KEY_PREFIX } from "../render/index.js";
-import type { ClusterContext, RuntimeDriver, StepReporter } from "../runtime/driver.js";
-import { appNodeNames, memcachedNodeNames } from "../topology/index.js";
-import { SessionClient } from "./session-client.js";
+import type { RuntimeDriver, StepReporter } from "../runtime/driver.js";
+import { stopGraceMs } from "../runtime/kit/index.js";
+import { restoreNode } from "../runtime/lifecycle.js";
+import { appNodeNames, memcachedNodeNames, type Topology } from "../topology/index.js";
+import { type Endpoint, SessionClient } from "./session-client.js";
 
+/** What a scenario works with: the cluster's driver, the probe secret, where the balancer is. */
 export interface ScenarioContext {
-  cluster: ClusterContext;
   driver: RuntimeDriver;
   secret: string;
+  endpoint: Endpoint;
   reporter: StepReporter;
   signal?: AbortSignal | undefined;
+  /** Nodes this run took down and has not brought back yet: restored when the run ends, however it ends. */
+  down: Set<string>;
 }
 
+export const topologyOf = (ctx: ScenarioContext): Topology => ctx.driver.cluster.topology;
+export const appNodes = (ctx: ScenarioContext) => appNodeNames(topologyOf(ctx));
+export const cacheNodes = (ctx: ScenarioContext) => memcachedNodeNames(topologyOf(ctx));
+
 export function newClient(ctx: ScenarioContext): SessionClient {
-  return new SessionClient(
-    ctx.driver.balancerEndpoint(ctx.cluster),
-    ctx.secret,
-    ctx.cluster.topology.sessions.name,
-  );
+  return new SessionClient(ctx.endpoint, ctx.secret, topologyOf(ctx).sessions.name, 35_000, ctx.signal);
 }
 
 export function randomNonce(): string {
   return randomBytes(12).toString("hex");
 }
 
-export const appNodes = (ctx: ScenarioContext) => appNodeNames(ctx.cluster.topology);
-export const cacheNodes = (ctx: ScenarioContext) => memcachedNodeNames(ctx.cluster.topology);
-
 export const sessionKey = (sid: string) => `${SESSION_KEY_PREFIX}${sid}`;
 export const lockKey = (sid: string) => `${SESSION_KEY_PREFIX}lock.${sid}`;
 
-/** The Memcached nodes that hold a key, with its value there; dead nodes are skipped. */
-export async function holders(ctx: ScenarioContext, key: string): Promise<Record<string, string>> {
-  const found: Record<string, string> = {};
-  for (const node of cacheNodes(ctx)) {
-    try {
-      const value = await ctx.driver.readStoreKey(ctx.cluster, node, key);
-      if (value !== undefined) found[node] = value;
-    } catch {}
-  }
-  return found;
+/** For each key, the Memcached nodes that hold it, with its value there (one read per node); dead nodes are skipped. */
+export async function holdersOf(
+  ctx: ScenarioContext,
+  keys: string[],
+): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = Object.fromEntries(keys.map((k) => [k, {}]));
+  await Promise.all(
+    cacheNodes(ctx).map(async (node) => {
+      let found: Record<string, string>;
+      try {
+        found = await ctx.driver.readStoreKeys({ node, keys });
+      } catch {
+        return;
+      }
+      for (const [key, value] of Object.entries(found)) {
+        const entry = out[key];
+        if (entry) entry[node] = value;
+      }
+    }),
+  );
+  return out;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The Memcached nodes that hold one key, with its value there. */
+export async function holders(ctx: ScenarioContext, key: string): Promise<Record<string, string>> {
+  return (await holdersOf(ctx, [key]))[key] ?? {};
+}
 
-/**
- * Bring a node back (after a kill or stop) and wait until it is healthy; then reload the balancer,
- * which otherwise keeps the node out of rotation for up to fail_timeout after its failure.
- */
+/** Take a node down (SIGKILL or graceful stop), remembering to bring it back. */
+export async function takeDown(ctx: ScenarioContext, node: string, mode: "kill" | "stop"): Promise<void> {
+  ctx.down.add(node);
+  if (mode === "kill") await ctx.driver.killNode({ node });
+  else await ctx.driver.stopNode({ node, graceMs: stopGraceMs(topologyOf(ctx)) });
+}
+
+/** Bring a node this run took down back, healthy, and put it back into the balancer's rotation. */
 export async function restore(ctx: ScenarioContext, node: string): Promise<void> {
-  await ctx.driver.startNode(ctx.cluster, node, { timeoutMs: 60_000 });
-  await ctx.driver.reloadBalancer(ctx.cluster);
+  await restoreNode(ctx.driver, node);
+  ctx.down.delete(node);
+}
+
+/** Bring back every node the run took down and did not restore (after a failure or Ctrl-C). */
+export async function restoreAll(ctx: ScenarioContext): Promise<void> {
+  for (const node of [...ctx.down]) await restore(ctx, node);
 }

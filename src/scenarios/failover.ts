@@ -1,5 +1,18 @@
-import { RuntimeError } from "../errors.js";
-import { holders, newClient, randomNonce, restore, type ScenarioContext, sessionKey } from "./context.js";
+import { fail } from "../errors.js";
+import { withClusterLock } from "../runtime/cluster.js";
+import type { OpenCluster } from "../runtime/index.js";
+import { nodeOf, sleep, throwIfAborted } from "../runtime/kit/index.js";
+import { balancerEndpoint, type Progress, requireRunning } from "../runtime/lifecycle.js";
+import {
+  holders,
+  newClient,
+  randomNonce,
+  restore,
+  restoreAll,
+  type ScenarioContext,
+  sessionKey,
+  takeDown,
+} from "./context.js";
 import type { ProbeReply, SessionClient } from "./session-client.js";
 
 export type FailoverMode = "kill" | "stop";
@@ -58,25 +71,25 @@ const attemptOf = (r: ProbeReply): Attempt => ({
 export async function openSession(
   ctx: ScenarioContext,
 ): Promise<{ client: SessionClient; nonce: string; last: ProbeReply }> {
+  throwIfAborted(ctx.signal);
   const client = newClient(ctx);
   const nonce = randomNonce();
   const first = await client.probe({ nonce });
   if (first.status !== 200) {
-    throw new RuntimeError(
+    throw fail.runtime(
       "SESSION_FAILED",
       `the first request through the balancer answered ${first.status}: ${first.error ?? first.body.error ?? ""}`,
     );
   }
   const last = await client.probe();
-  if (last.status !== 200)
-    throw new RuntimeError("SESSION_FAILED", `the second request answered ${last.status}`);
+  if (last.status !== 200) throw fail.runtime("SESSION_FAILED", `the second request answered ${last.status}`);
   return { client, nonce, last };
 }
 
 /**
  * Open a session, learn the node that serves it, take that node (or `node`) down, and show that the
  * next request is served by another node with the same session id, the nonce intact and the counter
- * continued. Restores the node afterwards unless keepDown.
+ * continued. Restores the node afterwards unless keepDown (and always when interrupted).
  */
 export async function runFailover(ctx: ScenarioContext, opts: FailoverOptions): Promise<FailoverReport> {
   const r = ctx.reporter;
@@ -88,25 +101,26 @@ export async function runFailover(ctx: ScenarioContext, opts: FailoverOptions): 
   const target = opts.node ?? owner;
   const counter = last.body.counter ?? 0;
   const storedBefore = await holders(ctx, sessionKey(sessionId));
+  const timeoutMs = opts.timeoutMs ?? 30_000;
 
-  await r.step(`${opts.mode} ${target}${target === owner ? " (it serves the session)" : ""}`, async () => {
-    if (opts.mode === "kill") await ctx.driver.killNode(ctx.cluster, target);
-    else await ctx.driver.stopNode(ctx.cluster, target);
-  });
+  throwIfAborted(ctx.signal);
+  await r.step(`${opts.mode} ${target}${target === owner ? " (it serves the session)" : ""}`, () =>
+    takeDown(ctx, target, opts.mode),
+  );
   const t0 = performance.now();
   const attempts: Attempt[] = [];
   let good: ProbeReply | undefined;
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  const deadline = Date.now() + timeoutMs;
   await r.step("request the session again", async () => {
     while (Date.now() < deadline && attempts.length < 200) {
-      ctx.signal?.throwIfAborted();
+      throwIfAborted(ctx.signal);
       const reply = await client.probe();
       attempts.push(attemptOf(reply));
       if (reply.status === 200 && reply.servedBy !== target) {
         good = reply;
         return;
       }
-      await new Promise((res) => setTimeout(res, 50));
+      await sleep(50, ctx.signal);
     }
   });
   const timeToFirstGoodMs = good ? Math.round(performance.now() - t0) : undefined;
@@ -117,6 +131,8 @@ export async function runFailover(ctx: ScenarioContext, opts: FailoverOptions): 
   if (!opts.keepDown) {
     await r.step(`restore ${target}`, () => restore(ctx, target));
     restored = true;
+  } else {
+    ctx.down.delete(target); // left down on purpose
   }
 
   const g = good as ProbeReply | undefined;
@@ -134,7 +150,7 @@ export async function runFailover(ctx: ScenarioContext, opts: FailoverOptions): 
       ok: g !== undefined,
       detail: g
         ? `${g.servedBy} answered ${timeToFirstGoodMs} ms after the ${opts.mode}`
-        : `no good answer within ${opts.timeoutMs ?? 30_000} ms (${attempts.length} attempts)`,
+        : `no good answer within ${timeoutMs} ms (${attempts.length} attempts)`,
     },
     {
       name: "same session id",
@@ -175,4 +191,49 @@ export async function runFailover(ctx: ScenarioContext, opts: FailoverOptions): 
     restored,
     checks,
   };
+}
+
+/**
+ * Build the scenario context of a running cluster and run `work` holding the cluster lock; every
+ * node the work took down and did not bring back (a failure, Ctrl-C) is restored before returning.
+ */
+export async function withScenarioContext<T>(
+  open: OpenCluster,
+  command: string,
+  progress: Progress,
+  work: (ctx: ScenarioContext) => Promise<T>,
+): Promise<T> {
+  const { driver, cluster } = open;
+  const secret = await requireRunning(driver);
+  return withClusterLock(cluster.stateDir, command, async () => {
+    const ctx: ScenarioContext = {
+      driver,
+      secret,
+      endpoint: await balancerEndpoint(driver),
+      reporter: progress.reporter,
+      signal: progress.signal,
+      down: new Set(),
+    };
+    try {
+      return await work(ctx);
+    } finally {
+      if (ctx.down.size > 0) {
+        await progress.reporter.step(`restore ${[...ctx.down].join(", ")}`, () => restoreAll(ctx));
+      }
+    }
+  });
+}
+
+/** `phpcluster failover`: checks its options, then runs the failover on the cluster. */
+export async function failoverCluster(
+  open: OpenCluster,
+  opts: Omit<FailoverOptions, "session">,
+  progress: Progress,
+): Promise<FailoverReport> {
+  const t = open.cluster.topology;
+  if (opts.node) nodeOf(t, opts.node, "app");
+  if (t.app.replicas < 2) {
+    throw fail.runtime("NO_OTHER_NODE", "failover needs at least two app nodes (app.replicas ≥ 2)");
+  }
+  return withScenarioContext(open, "failover", progress, (ctx) => runFailover(ctx, opts));
 }

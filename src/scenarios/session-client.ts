@@ -42,6 +42,8 @@ export class SessionClient {
     private readonly secret: string,
     private readonly cookieName: string,
     private readonly timeoutMs = 35_000,
+    /** Ctrl-C: every request in flight ends at once (a probe then answers status 0). */
+    private readonly signal?: AbortSignal | undefined,
   ) {
     const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host;
     this.base = `http://${host}:${endpoint.port}`;
@@ -74,6 +76,7 @@ export class SessionClient {
         method: "GET",
         agent: false,
         timeout: this.timeoutMs,
+        ...(this.signal ? { signal: this.signal } : {}),
         headers: {
           [PROBE_SECRET_HEADER]: this.secret,
           Cookie: this.jar.getCookieStringSync(url),

@@ -1,25 +1,27 @@
+import path from "node:path";
+import { writeFileAtomically } from "../files/write.js";
+import type { OpenCluster } from "../runtime/index.js";
+import { throwIfAborted } from "../runtime/kit/index.js";
+import type { Progress } from "../runtime/lifecycle.js";
 import type { ScenarioContext } from "./context.js";
+import { withScenarioContext } from "./failover.js";
+import { junitXml } from "./junit.js";
+import { defaultScenarios, type ScenarioName, scenarioNamed } from "./registry.js";
 import type { Check, VerifyReport } from "./report.js";
-import { RUNNERS, type ScenarioName } from "./scenarios.js";
-
-const READ_ONLY: ScenarioName[] = ["health", "effective-config", "session-store"];
 
 /**
  * Run the scenarios in order and return the report. When the health check fails, the scenarios
  * that kill or restart nodes are not run (each is reported as a failed check saying why): their
  * results would only repeat that the cluster was broken to begin with.
  */
-export async function runVerify(
-  ctx: ScenarioContext,
-  scenarios: ScenarioName[],
-  runtime: string,
-): Promise<VerifyReport> {
+export async function runVerify(ctx: ScenarioContext, scenarios: ScenarioName[]): Promise<VerifyReport> {
   const t0 = performance.now();
   const checks: Check[] = [];
   let healthy = true;
   for (const name of scenarios) {
-    ctx.signal?.throwIfAborted();
-    if (!healthy && !READ_ONLY.includes(name)) {
+    throwIfAborted(ctx.signal);
+    const scenario = scenarioNamed(name);
+    if (!healthy && !scenario.readOnly) {
       checks.push({
         name,
         scenario: name,
@@ -31,7 +33,7 @@ export async function runVerify(
     }
     const result = await ctx.reporter
       .step(`verify ${name}`, async () => {
-        const r = await RUNNERS[name](ctx);
+        const r = await scenario.run(ctx);
         if (r.some((c) => !c.ok)) throw Object.assign(new Error(name), { checks: r });
         return r;
       })
@@ -43,10 +45,28 @@ export async function runVerify(
     if (name === "health" && result.some((c) => !c.ok)) healthy = false;
   }
   return {
-    cluster: ctx.cluster.topology.name,
-    runtime,
+    cluster: ctx.driver.cluster.topology.name,
+    runtime: ctx.driver.name,
     ok: checks.every((c) => c.ok),
     durationMs: Math.round(performance.now() - t0),
     checks,
   };
+}
+
+export interface VerifyOptions {
+  scenarios?: ScenarioName[] | undefined;
+  /** Also write the report as JUnit XML here (absolute). */
+  junit?: string | undefined;
+}
+
+/** `phpcluster verify`: the cluster must run; holds its lock; restores whatever a scenario left down. */
+export async function verifyCluster(
+  open: OpenCluster,
+  opts: VerifyOptions,
+  progress: Progress,
+): Promise<VerifyReport> {
+  const scenarios = opts.scenarios?.length ? opts.scenarios : defaultScenarios(open.cluster.topology);
+  const report = await withScenarioContext(open, "verify", progress, (ctx) => runVerify(ctx, scenarios));
+  if (opts.junit) await writeFileAtomically(path.resolve(opts.junit), await junitXml(report));
+  return report;
 }

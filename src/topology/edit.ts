@@ -1,5 +1,5 @@
 import { isMap, isScalar, parse, parseDocument, stringify } from "yaml";
-import { UsageError } from "../errors.js";
+import { fail } from "../errors.js";
 import { checkTopologyText, TopologyError } from "./load.js";
 import { didYouMean } from "./rules.js";
 import { INI_KEY_RE, topologySchema } from "./schema.js";
@@ -39,14 +39,14 @@ export function topologyKeys(): string[] {
 export function configPath(key: string, node?: string): ConfigPath {
   if (key.startsWith("php.")) {
     const directive = key.slice(4);
-    if (!INI_KEY_RE.test(directive)) throw new UsageError(`"${directive}" is not a php.ini directive name`);
+    if (!INI_KEY_RE.test(directive)) throw fail.usage(`"${directive}" is not a php.ini directive name`);
     return node ? ["app", "nodes", node, "ini", directive] : ["app", "ini", directive];
   }
-  if (node) throw new UsageError(`--node applies to php.<directive> keys only, not ${key}`);
+  if (node) throw fail.usage(`--node applies to php.<directive> keys only, not ${key}`);
   const keys = topologyKeys();
   if (!keys.includes(key)) {
     const hint = didYouMean(key, [...keys, "php.memory_limit"]);
-    throw new UsageError(
+    throw fail.usage(
       `unknown key "${key}"${hint ? `; did you mean "${hint}"?` : ""}`,
       "keys are topology paths such as balancer.port or sessions.lockExpire, or php.<directive>",
     );

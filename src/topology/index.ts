@@ -1,3 +1,4 @@
+export * from "./config.js";
 export * from "./duration.js";
 export * from "./edit.js";
 export * from "./json-schema.js";

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import type { z } from "zod";
-import { EXIT, PhpclusterError } from "../errors.js";
+import { PhpclusterError } from "../errors.js";
 import { didYouMean, type IssuePath, RULES, type Severity } from "./rules.js";
 import { topologySchema } from "./schema.js";
 import { normalizeTopology, type Topology } from "./types.js";
@@ -31,6 +31,8 @@ export interface LoadedTopology {
   dir: string;
   topology: Topology;
   warnings: TopologyIssue[];
+  /** The file's text as read (config edits start from it). */
+  text: string;
 }
 
 export class TopologyError extends PhpclusterError {
@@ -38,7 +40,6 @@ export class TopologyError extends PhpclusterError {
   constructor(file: string, issues: TopologyIssue[]) {
     const n = issues.length;
     super("TOPOLOGY_INVALID", `${file}: ${n} problem${n === 1 ? "" : "s"} in the topology`, {
-      exitCode: EXIT.TOPOLOGY,
       hint: "fix every problem listed, then run `phpcluster validate` again",
       details: { issues },
     });
@@ -274,8 +275,11 @@ function reportZodIssue(
   push("error", p, issue.message);
 }
 
-/** Read and validate a topology file; throws TopologyError listing every problem. */
-export async function loadTopology(file: string): Promise<LoadedTopology> {
+/**
+ * Read and validate a topology file; throws TopologyError listing every problem. `shown` is the
+ * name messages use (the path as the user gave it); `file` is where it is read.
+ */
+export async function loadTopology(file: string, shown: string = file): Promise<LoadedTopology> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -284,16 +288,18 @@ export async function loadTopology(file: string): Promise<LoadedTopology> {
     throw new PhpclusterError(
       "TOPOLOGY_NOT_FOUND",
       e.code === "ENOENT"
-        ? `${file}: no such topology file`
-        : `${file}: cannot read the topology (${e.code})`,
-      {
-        exitCode: EXIT.TOPOLOGY,
-        hint: "create one with `phpcluster init`, or point to it with -f <path>",
-        cause: err,
-      },
+        ? `${shown}: no such topology file`
+        : `${shown}: cannot read the topology (${e.code})`,
+      { hint: "create one with `phpcluster init`, or point to it with -f <path>", cause: err },
     );
   }
-  const check = checkTopologyText(text, file);
-  if (!check.topology) throw new TopologyError(file, check.errors);
-  return { file, dir: path.dirname(path.resolve(file)), topology: check.topology, warnings: check.warnings };
+  const check = checkTopologyText(text, shown);
+  if (!check.topology) throw new TopologyError(shown, check.errors);
+  return {
+    file: shown,
+    dir: path.dirname(path.resolve(file)),
+    topology: check.topology,
+    warnings: check.warnings,
+    text,
+  };
 }

@@ -1,6 +1,8 @@
-import { chmodSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { readProcStat } from "../../src/runtime/native/procfs.js";
 import { runCli, snapshotTree, tempDir } from "../helpers/cli.js";
 import { freePortBlock, get, readSecretOf, writeCluster } from "../helpers/cluster.js";
 import { requireBinary } from "../helpers/validators.js";
@@ -103,5 +105,55 @@ describe("phpcluster config", () => {
     } finally {
       await w.cli(["destroy"]);
     }
+  });
+
+  it("-f names the file every config subcommand edits, wherever it is placed (not ./phpcluster.yml)", async () => {
+    const w = await workspace("cfg-file");
+    const here = readFileSync(w.file, "utf8");
+    const otherDir = path.join(w.dir, "other");
+    const other = writeCluster(otherDir, { name: "cfg-other", port: w.port });
+    const inDir = (args: string[]) => runCli(args, { cwd: w.dir });
+    const set = await inDir([
+      "config",
+      "set",
+      "-f",
+      "other/phpcluster.yml",
+      "php.memory_limit=384M",
+      "--json",
+    ]);
+    expect(set.exitCode, set.stderr).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({
+      command: "config set",
+      data: { file: "other/phpcluster.yml" },
+    });
+    expect(readFileSync(other, "utf8")).toMatch(/memory_limit: 384M/);
+    expect(readFileSync(w.file, "utf8")).toBe(here); // the file in the working directory is untouched
+    const get = await inDir(["config", "-f", "other/phpcluster.yml", "get", "php.memory_limit", "--json"]);
+    expect(JSON.parse(get.stdout).data).toMatchObject({ value: "384M", source: "file" });
+    const unset = await inDir(["-f", "other/phpcluster.yml", "config", "unset", "php.memory_limit"]);
+    expect(unset.exitCode, unset.stderr).toBe(0);
+    expect(readFileSync(other, "utf8")).not.toContain("memory_limit");
+    const list = await runCli(["config", "list", "--json", "-f", "other/phpcluster.yml"], { cwd: w.dir });
+    expect(JSON.parse(list.stdout).data.entries.find((e: { key: string }) => e.key === "name").value).toBe(
+      "cfg-other",
+    );
+  });
+
+  it("while another command holds the cluster lock, set --apply refuses and the file stays byte for byte", async () => {
+    const w = await workspace("cfg-locked");
+    const stateDir = path.join(w.dir, ".phpcluster", "cfg-locked");
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(path.join(stateDir, "runtime"), "native\n"); // a created cluster, as far as config can tell
+    // a live process (not this one) holds the lock, as a running `verify` would
+    const holder = spawn("sleep", ["60"], { stdio: "ignore" });
+    cleanups.push(() => holder.kill("SIGKILL"));
+    const pid = holder.pid as number;
+    const startTime = readProcStat(pid)?.startTime;
+    writeFileSync(path.join(stateDir, "lock"), JSON.stringify({ pid, startTime, command: "verify" }));
+    const before = snapshotTree(w.dir);
+    const r = await w.cli(["config", "set", "php.memory_limit=320M", "--apply"]);
+    expect(r.exitCode).toBe(8);
+    expect(r.stderr).toMatch(/another phpcluster command \(verify, pid \d+\)/);
+    expect(snapshotTree(w.dir)).toEqual(before); // the topology, and everything else, as it was
   });
 });

@@ -9,8 +9,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Ajv2019 } from "ajv/dist/2019.js";
+import ajvFormats from "ajv-formats";
 import { parse as parseYaml } from "yaml";
 import type { RenderedFile } from "../../src/render/index.js";
+
+// a CommonJS module: its default export is on .default under ESM
+const addFormats = ajvFormats.default;
 
 const EXTRA_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
@@ -225,15 +229,61 @@ export function composeSchemaErrors(yamlText: string): string[] {
     // as "https://json-schema.org/draft/2019-09/schema". Drop the reference: Ajv2019 is that draft.
     delete schema.$schema;
     dropDraft4Ids(schema);
-    const ajv = new Ajv2019({ strict: false, allowUnionTypes: true, allErrors: true });
+    // the standard formats (ipv4, uri, …) as well as Compose's own
+    const ajv = addFormats(new Ajv2019({ strict: false, allowUnionTypes: true, allErrors: true }));
     for (const [name, format] of Object.entries(COMPOSE_FORMATS)) ajv.addFormat(name, format);
     composeValidator = ajv.compile(schema);
   }
   const data: unknown = parseYaml(yamlText, { version: "1.1" });
-  if (composeValidator(data)) return [];
-  return (composeValidator.errors ?? []).map(
-    (e) => `${e.instancePath || "/"} ${e.message ?? ""} ${JSON.stringify(e.params)}`,
-  );
+  const errors = composeValidator(data)
+    ? []
+    : (composeValidator.errors ?? []).map(
+        (e) => `${e.instancePath || "/"} ${e.message ?? ""} ${JSON.stringify(e.params)}`,
+      );
+  return [...errors, ...addressErrors(data)];
+}
+
+/**
+ * The schema types `ipv4_address` and `subnet` as plain strings: check them as addresses too
+ * (IPv4 format, and every static address inside its network's subnet).
+ */
+function addressErrors(data: unknown): string[] {
+  const doc = data as {
+    services?: Record<string, { networks?: Record<string, { ipv4_address?: string } | null> | string[] }>;
+    networks?: Record<string, { ipam?: { config?: { subnet?: string }[] } } | null>;
+  };
+  const errors: string[] = [];
+  const subnets: Record<string, string[]> = {};
+  for (const [name, net] of Object.entries(doc.networks ?? {})) {
+    subnets[name] = (net?.ipam?.config ?? []).map((c) => c.subnet ?? "").filter(Boolean);
+    for (const subnet of subnets[name]) {
+      const [ip, bits] = subnet.split("/");
+      if (!IPV4.test(ip ?? "") || !(Number(bits) >= 0 && Number(bits) <= 32))
+        errors.push(`/networks/${name} subnet ${subnet} is not an IPv4 subnet`);
+    }
+  }
+  for (const [service, svc] of Object.entries(doc.services ?? {})) {
+    if (!svc.networks || Array.isArray(svc.networks)) continue;
+    for (const [net, cfg] of Object.entries(svc.networks)) {
+      const address = cfg?.ipv4_address;
+      if (address === undefined) continue;
+      if (!IPV4.test(address))
+        errors.push(`/services/${service}/networks/${net}/ipv4_address ${address} is not an IPv4 address`);
+      else if (!(subnets[net] ?? []).some((subnet) => inSubnet(address, subnet)))
+        errors.push(
+          `/services/${service}/networks/${net}/ipv4_address ${address} is outside ${subnets[net]?.join(", ") || "any subnet"}`,
+        );
+    }
+  }
+  return errors;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const ipNumber = (ip: string) => ip.split(".").reduce((n, part) => n * 256 + Number(part), 0);
+function inSubnet(ip: string, subnet: string): boolean {
+  const [base = "", bits = "32"] = subnet.split("/");
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(ipNumber(ip) / size) === Math.floor(ipNumber(base) / size);
 }
 
 /** `docker-compose -f <file> config -q` (Compose v1), with the probe secret in its environment. */

@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { EXIT, PhpclusterError } from "../../src/errors.js";
+import { PhpclusterError } from "../../src/errors.js";
 import { selectReporter } from "../../src/output/index.js";
 
 function capture() {
@@ -35,10 +35,7 @@ describe("selectReporter", () => {
     const r = selectReporter({ json: true, color: false, env: {}, streams, isTTY: false });
     r.failure(
       "create",
-      new PhpclusterError("PORT_IN_USE", "port 8080 is in use", {
-        exitCode: EXIT.CONFLICT,
-        hint: "pick another",
-      }),
+      new PhpclusterError("PORT_IN_USE", "port 8080 is in use", { hint: "pick another" }),
       false,
     );
     expect(JSON.parse(text.out)).toEqual({

@@ -255,4 +255,17 @@ describe("the validators reject broken files", () => {
       ?.content.replace("    healthcheck:", "    healthchek:");
     expect(composeSchemaErrors(text ?? "")).not.toEqual([]);
   });
+
+  it("the Compose addresses: a static address that is no IPv4, or outside its subnet", () => {
+    const text =
+      renderCluster(fixture("defaults"), { target: "compose", rootFromOut: ROOT_FROM_OUT }).find(
+        (f) => f.path === "docker-compose.yml",
+      )?.content ?? "";
+    const address = /ipv4_address: ([0-9.]+)/.exec(text)?.[1] ?? "";
+    expect(address).not.toBe("");
+    const bad = text.replace(`ipv4_address: ${address}`, "ipv4_address: 10.300.0.1");
+    expect(composeSchemaErrors(bad).join("\n")).toMatch(/is not an IPv4 address/);
+    const outside = text.replace(`ipv4_address: ${address}`, "ipv4_address: 192.0.2.1");
+    expect(composeSchemaErrors(outside).join("\n")).toMatch(/is outside/);
+  });
 });

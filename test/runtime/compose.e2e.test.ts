@@ -217,12 +217,15 @@ describe.skipIf(!ready)("compose runtime lifecycle (real Docker engine)", () => 
       const other = served === "app1" ? "app2" : "app1";
 
       // reads inside the internal network, through the driver
-      const { cluster, driver } = await openCluster(m.file, m.dir);
-      expect(await driver.readStoreKey(cluster, "memcached1", `memc.sess.key.${second.sid}`)).toContain(
-        "n|i:2;",
-      );
-      expect(await driver.readStoreKey(cluster, "memcached1", "memc.sess.key.nosuchsession")).toBeUndefined();
-      const health = await driver.httpGetNode(cluster, other, "/.phpcluster/health.php", {});
+      const { driver } = await openCluster({ cwd: m.dir, env: process.env, file: m.file });
+      const key = `memc.sess.key.${second.sid}`;
+      const read = await driver.readStoreKeys({
+        node: "memcached1",
+        keys: [key, "memc.sess.key.nosuchsession"],
+      });
+      expect(Object.keys(read)).toEqual([key]);
+      expect(read[key]).toContain("n|i:2;");
+      const health = await driver.httpGetNode({ node: other, path: "/.phpcluster/health.php", headers: {} });
       expect(health.status).toBe(200);
       expect(health.headers["x-served-by"]).toBe(other);
 

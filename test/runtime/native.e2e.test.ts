@@ -151,7 +151,10 @@ describe("native runtime lifecycle", () => {
       expect(r.exitCode).toBe(8);
       const doc = JSON.parse(r.stdout);
       expect(doc.error.code).toBe("PORT_IN_USE");
-      expect(doc.error.message).toContain(`127.0.0.1:${appPort} (for app2)`);
+      // the message names the process that holds the port (this test's), where /proc tells
+      expect(doc.error.message).toMatch(
+        new RegExp(`127\\.0\\.0\\.1:${appPort} \\(for app2; held by \\S+ \\(pid ${process.pid}\\)\\)`),
+      );
       expect(existsSync(path.join(m.stateDir, "processes.json"))).toBe(false);
       expect(existsSync(path.join(m.stateDir, "supervisor.json"))).toBe(false);
       // the balancer port was not taken either
@@ -218,7 +221,8 @@ describe("doctor and logs", () => {
     expect(access?.lines.length).toBeLessThanOrEqual(3);
     expect(access?.lines.join("\n")).toContain("GET / ");
     const unknown = await cli(m, ["logs", "app7"]);
-    expect(unknown.exitCode).toBe(5);
+    expect(unknown.exitCode).toBe(2); // a typo in a node name is a usage error
+    expect(unknown.stderr).toMatch(/there is no node app7/);
     expect((await cli(m, ["destroy"])).exitCode).toBe(0);
   });
 });
@@ -228,7 +232,8 @@ describe("native runtime guards", () => {
     const m = await makeCluster("badconf");
     expect((await cli(m, ["create"])).exitCode).toBe(0);
     const { openCluster } = await import("../../src/runtime/index.js");
-    const { cluster, driver } = await openCluster(m.file, m.dir);
+    const { reloadBalancer } = await import("../../src/runtime/kit/index.js");
+    const { cluster, driver } = await openCluster({ cwd: m.dir, env: process.env, file: m.file });
     const conf = path.join(cluster.renderDir, "nginx", "nginx.conf");
     const good = readFileSync(conf, "utf8");
     const { writeFileSync } = await import("node:fs");
@@ -237,14 +242,14 @@ describe("native runtime guards", () => {
       good.replace("upstream phpcluster_app {", "upstream phpcluster_app {\n        bogus_directive on;"),
     );
     const lbPid = recordedProcesses(m.stateDir).lb!.pid;
-    await expect(driver.reloadBalancer(cluster)).rejects.toMatchObject({ code: "BALANCER_CONFIG_INVALID" });
+    await expect(reloadBalancer(driver)).rejects.toMatchObject({ code: "BALANCER_CONFIG_INVALID" });
     // still the same master, still serving sessions
     expect(recordedProcesses(m.stateDir).lb!.pid).toBe(lbPid);
     expect(liveGroupMembers(lbPid).length).toBeGreaterThan(1);
     const s = new CookieSession(m.port);
     expect((await s.get("/")).status).toBe(200);
     writeFileSync(conf, good);
-    await driver.reloadBalancer(cluster);
+    await reloadBalancer(driver);
     expect((await s.get("/")).status).toBe(200);
     expect((await cli(m, ["destroy"])).exitCode).toBe(0);
   });

@@ -203,7 +203,7 @@ describe("failover", () => {
   it("refuses an unknown node", async () => {
     const m = await fromExample("basic.yml");
     const r = await cli(m, ["failover", "--node", "app9", "--runtime", "native"]);
-    expect(r.exitCode).toBe(5);
+    expect(r.exitCode).toBe(2); // a typo in a node name is a usage error
     expect(r.stderr).toContain("app9 is not an app node");
   });
 });

@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { execa } from "execa";
-import { CancelledError, ConflictError, RuntimeError, RuntimeUnavailableError } from "../../errors.js";
+import { fail, isPhpclusterError } from "../../errors.js";
 import {
   COMPOSE_APP_PORT,
   COMPOSE_LB_PORT,
@@ -10,75 +9,183 @@ import {
   composeAddresses,
   hostPort,
 } from "../../render/addresses.js";
-import {
-  type ClusterManifest,
-  COMPOSE_FILE_PATH,
-  CONTAINER,
-  MANIFEST_PATH,
-  PROBE_SECRET_ENV,
-} from "../../render/index.js";
-import { clusterNodes, type NodeInfo } from "../../topology/index.js";
-import { balancerEndpointOf } from "../address.js";
+import { type ClusterManifest, COMPOSE_FILE_PATH, MANIFEST_PATH } from "../../render/index.js";
+import { clusterNodes } from "../../topology/index.js";
 import { readSecret } from "../cluster.js";
 import { probeDocker } from "../detect.js";
 import type {
   ClusterContext,
   HttpReply,
   LogChunk,
-  NodeStatus,
+  NginxWorker,
+  NodeReading,
   Prerequisite,
   RuntimeDriver,
   StepReporter,
-  UpOptions,
 } from "../driver.js";
-import { WaitTimeoutError, waitUntil } from "../health.js";
-import { portIsFree } from "../ports.js";
 import {
-  type ComposeCli,
-  type ContainerInfo,
-  composeArgs,
-  composeArgv,
-  containerState,
-  curlArgs,
-  DockerUnavailable,
-  docker,
-  findCompose,
-  LABEL_PROJECT,
   lastLines,
+  nodeNames,
+  nodeOf,
+  portHolder,
+  portsInUse,
+  throwIfAborted,
+  waitUntil,
+} from "../kit/index.js";
+import { buildImages } from "./build.js";
+import {
+  type ContainerInfo,
+  containerFailed,
+  containerState,
+  DockerUnavailable,
   listContainers,
-  looksLikePullFailure,
-  MEMCACHED_GET_SCRIPT,
+  listNetworksArgs,
+  parseIds,
+  pickContainer,
+} from "./containers.js";
+import {
+  COMPOSE_TIMEOUT_MS,
+  type ComposeProject,
+  compose,
+  composeArgs,
+  docker,
+  failureText,
+  type Ran,
+  type RunOptions,
+} from "./exec.js";
+import { type ComposeCli, findCompose } from "./flavour.js";
+import {
+  curlArgs,
+  memcachedGetArgs,
+  NGINX_RELOAD_ARGS,
+  NGINX_TEST_ARGS,
   NGINX_WORKERS_SCRIPT,
   parseCurlReply,
-  parseMemcachedGet,
-  parsePids,
-  pickContainer,
+  parseMemcachedGetMulti,
+  parseWorkers,
   STORE_KEY_PATTERN,
-} from "./compose-cli.js";
+} from "./reads.js";
 
 const LOG_TAIL_ON_FAILURE = 15;
-/** Building images runs apt-get in three images: bounded on its own, not by the start-up timeout. */
-const BUILD_TIMEOUT_MS = 20 * 60_000;
-const COMPOSE_TIMEOUT_MS = 120_000;
-const BUILD_LOG = "compose-build.log";
-const NGINX_CONF = `${CONTAINER.nginxConfigDir}/nginx.conf`;
 /** `docker compose` parses the whole file for every command: the secret must be set even to stop a node. */
 const SECRET_PLACEHOLDER = "unused-by-this-command";
-
-class ExitedError extends Error {}
+const NGINX_TIMEOUT_MS = 15_000;
+const CURL_MAX_TIME_S = 30;
+const MEMCACHED_TIMEOUT_MS = 15_000;
+const KILL_WAIT_MS = 5000;
+const PORT_HINT =
+  "balancer.port is where the cluster is published: choose another one, or stop what listens there; nothing was started";
+const PORT_TAKEN_WHILE_STARTING_HINT =
+  "something took balancer.port while the cluster was starting: choose another balancer.port, or stop what listens there";
 
 /**
  * The compose runtime: one Compose service per node, run with `docker compose` (v2+) or
  * `docker-compose` (v1), project name = cluster name. Node state comes from the engine (`docker
- * inspect` through the Compose labels); reads inside the cluster (an app node's HTTP, a Memcached
- * key, nginx -t) run with `docker exec` in the node's container, since the backend network is internal.
+ * inspect` through the Compose labels); reads inside the cluster (an app node's HTTP, Memcached
+ * keys, nginx) run with `docker exec` in the node's container, since the backend network is
+ * internal. Transport only: the order of start-up, health waits, rollback and reloads are the
+ * lifecycle's and the kit's.
  */
 export class ComposeDriver implements RuntimeDriver {
   readonly name = "compose" as const;
-  private cli: ComposeCli | undefined;
+  /** One poll is a `docker ps` and a `docker inspect`. */
+  readonly pollMs = 250;
+  private cli: Promise<ComposeCli | undefined> | undefined;
+
+  constructor(readonly cluster: ClusterContext) {}
+
+  // ----------------------------------------------------------------------------------- plumbing
+
+  private get project(): string {
+    return this.cluster.topology.name;
+  }
+
+  private get composeFile(): string {
+    return path.join(this.cluster.renderDir, COMPOSE_FILE_PATH);
+  }
+
+  private findCli(): Promise<ComposeCli | undefined> {
+    this.cli ??= findCompose(this.cluster.env);
+    return this.cli;
+  }
+
+  private async requireCli(): Promise<ComposeCli> {
+    const cli = await this.findCli();
+    if (!cli) {
+      throw fail.runtimeUnavailable(
+        "the compose runtime needs Docker Compose: neither `docker compose` nor `docker-compose` was found",
+        "install docker-compose (Debian) or the Docker Compose plugin, or use --runtime native",
+      );
+    }
+    return cli;
+  }
+
+  private async requireSecret(): Promise<string> {
+    const secret = await readSecret(this.cluster.stateDir);
+    if (!secret) {
+      throw fail.runtime("SECRET_MISSING", `the probe secret of ${this.cluster.topology.name} is missing`, {
+        hint: `${path.join(this.cluster.stateDir, "secret")} is written by \`phpcluster create\``,
+      });
+    }
+    return secret;
+  }
+
+  /** The Compose project, with the secret given, else the recorded one, else a placeholder (for commands that create nothing). */
+  private async composeProject(secret?: string): Promise<ComposeProject> {
+    return {
+      cli: await this.requireCli(),
+      project: this.project,
+      file: this.composeFile,
+      cwd: this.cluster.renderDir,
+      env: this.cluster.env,
+      secret: secret ?? (await readSecret(this.cluster.stateDir)) ?? SECRET_PLACEHOLDER,
+    };
+  }
+
+  /** One Compose command; never rejects on a non-zero exit (the caller checks the signal). */
+  private async runCompose(args: string[], opts: RunOptions & { secret?: string } = {}): Promise<Ran> {
+    const { secret, ...run } = opts;
+    return compose(await this.composeProject(secret), args, run);
+  }
+
+  private runDocker(args: string[], opts: RunOptions = {}): Promise<Ran> {
+    return docker(this.cluster.env, args, opts);
+  }
+
+  private composeFailure(what: string, r: Ran) {
+    const lines = failureText(r, LOG_TAIL_ON_FAILURE);
+    return fail.runtime("COMPOSE_FAILED", `${what} failed`, {
+      hint: lines.length > 0 ? lines.join("\n") : undefined,
+      details: { output: lines },
+    });
+  }
+
+  private async containers(service?: string): Promise<ContainerInfo[]> {
+    try {
+      return await listContainers(this.cluster.env, this.project, service);
+    } catch (err) {
+      if (err instanceof DockerUnavailable) {
+        throw fail.runtimeUnavailable(`the Docker engine does not answer: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
+  private async container(node: string): Promise<ContainerInfo | undefined> {
+    return pickContainer(await this.containers(node), node);
+  }
+
+  /** The running container of a node, or NOT_RUNNING. */
+  private async running(node: string): Promise<ContainerInfo> {
+    const c = await this.container(node);
+    if (c?.status !== "running") throw fail.notRunning(node, `start it with \`phpcluster restart ${node}\``);
+    return c;
+  }
+
+  // ----------------------------------------------------------------------------------- the cluster
 
   async prerequisites(): Promise<Prerequisite[]> {
-    const [engine, compose] = await Promise.all([probeDocker(), this.findCli()]);
+    const [engine, cli] = await Promise.all([probeDocker(this.cluster.env), this.findCli()]);
     return [
       {
         name: "Docker engine",
@@ -90,307 +197,125 @@ export class ComposeDriver implements RuntimeDriver {
       },
       {
         name: "Docker Compose",
-        ok: compose !== undefined,
-        detail: compose
-          ? `${compose.command.join(" ")} ${compose.version} (${compose.generation})`
+        ok: cli !== undefined,
+        detail: cli
+          ? `${cli.command.join(" ")} ${cli.version} (${cli.generation})`
           : "neither `docker compose` nor `docker-compose` was found",
         package: "docker-compose",
       },
     ];
   }
 
-  private async findCli(): Promise<ComposeCli | undefined> {
-    this.cli ??= await findCompose();
-    return this.cli;
+  async exists(): Promise<boolean> {
+    return (await this.containers()).length > 0;
   }
 
-  private async requireCli(): Promise<ComposeCli> {
-    const cli = await this.findCli();
-    if (!cli) {
-      throw new RuntimeUnavailableError(
-        "the compose runtime needs Docker Compose: neither `docker compose` nor `docker-compose` was found",
-        "install docker-compose (Debian) or the Docker Compose plugin, or use --runtime native",
-      );
-    }
-    return cli;
+  async preflight(opts: { signal?: AbortSignal | undefined }): Promise<void> {
+    throwIfAborted(opts.signal);
+    await this.requireCli();
+    await this.requireSecret();
+    const { bind, port } = this.cluster.topology.balancer;
+    const taken = await portsInUse([{ node: "lb", host: bind, port }]);
+    if (taken.length > 0) throw fail.portInUse(taken, PORT_HINT);
   }
 
-  private project(cluster: ClusterContext): string {
-    return cluster.topology.name;
-  }
-
-  /**
-   * Run one Compose command in the render directory. Never rejects on a non-zero exit; rejects when
-   * cancelled (the caller checks the signal).
-   */
-  private async compose(
-    cluster: ClusterContext,
-    args: string[],
-    opts: { timeoutMs?: number; signal?: AbortSignal | undefined; secret?: string; logFile?: string } = {},
-  ) {
-    const cli = await this.requireCli();
-    const file = path.join(cluster.renderDir, COMPOSE_FILE_PATH);
-    const argv = composeArgv(cli, this.project(cluster), file, args);
-    const secret = opts.secret ?? (await readSecret(cluster.stateDir)) ?? SECRET_PLACEHOLDER;
-    const output = opts.logFile
-      ? { stdout: { file: opts.logFile, append: true }, stderr: { file: opts.logFile, append: true } }
-      : {};
-    return execa(argv.file, argv.args, {
-      cwd: cluster.renderDir,
-      env: {
-        [PROBE_SECRET_ENV]: secret,
-        // no buildx here: the classic builder (v1: through the Docker API, not the CLI)
-        COMPOSE_DOCKER_CLI_BUILD: "0",
-        DOCKER_BUILDKIT: "0",
-        NO_COLOR: "1",
-      },
-      reject: false,
-      stdin: "ignore",
-      cleanup: false,
-      timeout: opts.timeoutMs ?? COMPOSE_TIMEOUT_MS,
-      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-      forceKillAfterDelay: 5000,
-      ...output,
-    });
-  }
-
-  private composeFailure(what: string, r: { stderr?: unknown; stdout?: unknown; shortMessage?: string }) {
-    const text = `${typeof r.stderr === "string" ? r.stderr : ""}\n${typeof r.stdout === "string" ? r.stdout : ""}`;
-    const lines = lastLines(text, LOG_TAIL_ON_FAILURE);
-    return new RuntimeError("COMPOSE_FAILED", `${what} failed`, {
-      hint: lines.length > 0 ? lines.join("\n") : r.shortMessage,
-      details: { output: lines },
-    });
-  }
-
-  private async containers(cluster: ClusterContext, service?: string): Promise<ContainerInfo[]> {
-    try {
-      return await listContainers(this.project(cluster), service);
-    } catch (err) {
-      if (err instanceof DockerUnavailable) {
-        throw new RuntimeUnavailableError(`the Docker engine does not answer: ${err.message}`);
-      }
-      throw err;
-    }
-  }
-
-  private async container(cluster: ClusterContext, node: string): Promise<ContainerInfo | undefined> {
-    return pickContainer(await this.containers(cluster, node), node);
-  }
-
-  private node(cluster: ClusterContext, name: string): NodeInfo {
-    const node = clusterNodes(cluster.topology).find((n) => n.name === name);
-    if (!node) {
-      throw new RuntimeError("UNKNOWN_NODE", `there is no node ${name}`, {
-        hint: `the nodes are ${clusterNodes(cluster.topology)
-          .map((n) => n.name)
-          .join(", ")}`,
-      });
-    }
-    return node;
-  }
-
-  /** The running container of a node, or a NOT_RUNNING error. */
-  private async running(cluster: ClusterContext, node: string): Promise<ContainerInfo> {
-    const c = await this.container(cluster, node);
-    if (!c || c.status !== "running") {
-      throw new RuntimeError("NOT_RUNNING", `${node} is not running`, {
-        hint: `start it with \`phpcluster restart ${node}\``,
-      });
-    }
-    return c;
-  }
-
-  private async requireSecret(cluster: ClusterContext): Promise<string> {
-    const secret = await readSecret(cluster.stateDir);
-    if (!secret) {
-      throw new RuntimeError("SECRET_MISSING", `the probe secret of ${cluster.topology.name} is missing`, {
-        hint: `${path.join(cluster.stateDir, "secret")} is written by \`phpcluster create\``,
-      });
-    }
-    return secret;
-  }
-
-  async exists(cluster: ClusterContext): Promise<boolean> {
-    return (await this.containers(cluster)).length > 0;
-  }
-
-  async up(cluster: ClusterContext, opts: UpOptions): Promise<void> {
-    const cli = await this.requireCli();
-    const t = cluster.topology;
-    const { bind, port } = t.balancer;
-    if (!(await portIsFree(bind, port))) {
-      throw new ConflictError(
-        "PORT_IN_USE",
-        `port already in use: ${hostPort(bind, port)} (for lb)`,
-        "balancer.port is where the cluster is published: choose another one, or stop what listens there; nothing was started",
-        { taken: [{ node: "lb", host: bind, port }] },
-      );
-    }
-    const secret = await this.requireSecret(cluster);
-    try {
-      await opts.reporter.step("build images", () => this.build(cluster, cli, secret, opts.signal));
-      // the timeout bounds bringing the nodes up; the build has its own bound
-      const deadline = Date.now() + opts.timeoutMs;
-      for (const node of clusterNodes(t)) {
-        opts.signal?.throwIfAborted();
-        await opts.reporter.step(`start ${node.name}`, () =>
-          this.startService(cluster, node.name, secret, Math.max(1000, deadline - Date.now()), opts.signal),
-        );
-      }
-    } catch (err) {
-      await this.down(cluster, { reporter: opts.reporter }).catch(() => {});
-      if (opts.signal?.aborted) throw new CancelledError();
-      throw err;
-    }
-  }
-
-  /** One build per image (app nodes share theirs), output to `<stateDir>/compose-build.log`. */
-  private async build(
-    cluster: ClusterContext,
-    cli: ComposeCli,
-    secret: string,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const nodes = clusterNodes(cluster.topology);
-    const services = (["memcached", "app", "balancer"] as const)
-      .map((role) => nodes.find((n) => n.role === role)?.name)
-      .filter((n): n is string => n !== undefined);
-    const base = cluster.topology.images.base;
-    const baseWasThere = (await docker(["image", "inspect", "--format", "{{.Id}}", base])).exitCode === 0;
-    const logFile = path.join(cluster.stateDir, BUILD_LOG);
-    await writeFile(logFile, "");
-    const r = await this.compose(cluster, composeArgs.build(cli, services), {
-      timeoutMs: BUILD_TIMEOUT_MS,
-      signal,
-      secret,
-      logFile,
-    });
-    signal?.throwIfAborted();
-    if (r.exitCode === 0) return;
-    const log = await readFile(logFile, "utf8").catch(() => "");
-    const tail = lastLines(log, LOG_TAIL_ON_FAILURE);
-    if (!baseWasThere && looksLikePullFailure(log)) {
-      throw new RuntimeUnavailableError(
-        `the base image ${base} (images.base) is not available: it is not on this Docker engine and could not be pulled`,
-        `images.base names the image every node's Dockerfile is built FROM; it must exist locally (\`docker image ls\`) or be pullable from a registry. Build or load it, or set images.base to an image that exists. Last lines of ${logFile}:\n${tail.slice(-3).join("\n")}`,
-        { image: base, log: tail },
-      );
-    }
-    throw new RuntimeError(
-      "IMAGE_BUILD_FAILED",
-      r.timedOut
-        ? `building the images took longer than ${BUILD_TIMEOUT_MS / 60_000} min`
-        : "building the images failed",
-      { hint: `last lines of ${logFile}:\n${tail.join("\n")}`, details: { log: tail } },
+  async prepare(opts: { signal?: AbortSignal | undefined; reporter: StepReporter }): Promise<void> {
+    const project = await this.composeProject(await this.requireSecret());
+    await opts.reporter.step("build images", () =>
+      buildImages(project, {
+        topology: this.cluster.topology,
+        stateDir: this.cluster.stateDir,
+        signal: opts.signal,
+      }),
     );
   }
 
-  /** `up -d --no-deps` one service (creates it, or starts its stopped container) and wait until it is healthy. */
-  private async startService(
-    cluster: ClusterContext,
-    node: string,
-    secret: string,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const r = await this.compose(cluster, composeArgs.upService(node), {
-      secret,
-      signal,
-      timeoutMs: Math.max(timeoutMs, 30_000),
-    });
-    signal?.throwIfAborted();
-    if (r.exitCode !== 0) {
-      const output = `${r.stderr}\n${r.stdout}`;
-      if (node === "lb" && /address already in use|port is already allocated/i.test(output)) {
-        const { bind, port } = cluster.topology.balancer;
-        throw new ConflictError(
-          "PORT_IN_USE",
-          `port already in use: ${hostPort(bind, port)} (for lb)`,
-          "something took balancer.port while the cluster was starting: choose another balancer.port, or stop what listens there",
-          { taken: [{ node: "lb", host: bind, port }], output: lastLines(output, LOG_TAIL_ON_FAILURE) },
-        );
-      }
-      const failure = this.composeFailure(`starting ${node}`, r);
-      throw new RuntimeError("NODE_START_FAILED", `${node} did not start`, {
-        hint: failure.hint,
-        details: { node, output: failure.details },
-      });
-    }
-    await this.waitHealthy(cluster, node, timeoutMs, signal);
-  }
-
-  private async waitHealthy(
-    cluster: ClusterContext,
-    node: string,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    try {
-      await waitUntil(
-        `${node} healthy`,
-        async () => {
-          const c = await this.container(cluster, node);
-          const s = containerState(c);
-          if (s.state === "running") return true;
-          if (c === undefined) throw new ExitedError(`${node} has no container`);
-          if (c.status !== "running" && c.status !== "restarting")
-            throw new ExitedError(`${node} ${s.detail ?? c.status}`);
-          if (c.health === "unhealthy") throw new ExitedError(`${node} is ${s.detail ?? "unhealthy"}`);
-          throw new Error(s.detail ?? c.status);
-        },
-        { timeoutMs, signal, intervalMs: 250 },
-      );
-    } catch (err) {
-      if (err instanceof ExitedError || err instanceof WaitTimeoutError) {
-        const tail = await this.tail(cluster, node, LOG_TAIL_ON_FAILURE);
-        throw new RuntimeError("NODE_START_FAILED", `${node} did not become healthy: ${err.message}`, {
-          hint:
-            tail.length > 0
-              ? `last log lines of ${node}:\n${tail.join("\n")}`
-              : `see \`phpcluster logs ${node}\``,
-          details: { node, log: tail },
-        });
-      }
-      throw err;
-    }
-  }
-
-  async down(cluster: ClusterContext, opts: { reporter: StepReporter }): Promise<void> {
+  async down(opts: { reporter: StepReporter }): Promise<void> {
     await opts.reporter.step("stop and remove every container", async () => {
-      const file = path.join(cluster.renderDir, COMPOSE_FILE_PATH);
-      if (existsSync(file) && (await this.findCli()) !== undefined) {
-        const r = await this.compose(cluster, composeArgs.down(5), { timeoutMs: COMPOSE_TIMEOUT_MS });
-        if (r.exitCode !== 0 && (await this.containers(cluster)).length > 0) {
+      if (existsSync(this.composeFile) && (await this.findCli()) !== undefined) {
+        const r = await this.runCompose(composeArgs.down(5));
+        if (r.exitCode !== 0 && (await this.containers()).length > 0) {
           throw this.composeFailure("docker compose down", r);
         }
       }
       // what Compose could not see (no rendered file any more): by the project's label, never by name
-      const left = await this.containers(cluster);
+      const left = await this.containers();
       if (left.length > 0) {
-        const rm = await docker(["rm", "-f", "-v", ...left.map((c) => c.id)], { timeoutMs: 60_000 });
+        const rm = await this.runDocker(["rm", "-f", "-v", ...left.map((c) => c.id)], { timeoutMs: 60_000 });
         if (rm.exitCode !== 0) {
-          throw new RuntimeError("STOP_FAILED", `could not remove ${left.map((c) => c.name).join(", ")}`, {
-            hint: rm.stderr.trim(),
+          throw fail.runtime("STOP_FAILED", `could not remove ${left.map((c) => c.name).join(", ")}`, {
+            hint: (rm.stderr || rm.shortMessage).trim() || undefined,
           });
         }
       }
-      const networks = await docker([
-        "network",
-        "ls",
-        "-q",
-        "--filter",
-        `label=${LABEL_PROJECT}=${this.project(cluster)}`,
-      ]);
-      const ids = networks.stdout.split("\n").filter((l) => l.trim());
-      if (networks.exitCode === 0 && ids.length > 0) await docker(["network", "rm", ...ids]);
+      const networks = await this.runDocker(listNetworksArgs(this.project));
+      const ids = parseIds(networks.stdout);
+      if (networks.exitCode === 0 && ids.length > 0) await this.runDocker(["network", "rm", ...ids]);
     });
   }
 
-  private async manifest(cluster: ClusterContext): Promise<ClusterManifest | undefined> {
+  // ----------------------------------------------------------------------------------- one node
+
+  async startNode(opts: { node: string; signal?: AbortSignal | undefined }): Promise<void> {
+    const { node, signal } = opts;
+    nodeOf(this.cluster.topology, node);
+    // a running container is left as it is (`up` would recreate it if its config changed)
+    if ((await this.container(node))?.status === "running") return;
+    const r = await this.runCompose(composeArgs.upService(node), {
+      secret: await this.requireSecret(),
+      signal,
+    });
+    throwIfAborted(signal);
+    if (r.exitCode === 0) return;
+    const output = failureText(r, LOG_TAIL_ON_FAILURE);
+    if (node === "lb" && /address already in use|port is already allocated/i.test(r.all)) {
+      const { bind, port } = this.cluster.topology.balancer;
+      throw fail.portInUse(
+        [{ node: "lb", host: bind, port, holder: portHolder(port) }],
+        PORT_TAKEN_WHILE_STARTING_HINT,
+      );
+    }
+    throw fail.runtime("NODE_START_FAILED", `${node} did not start`, {
+      hint: output.length > 0 ? output.join("\n") : undefined,
+      details: { node, output },
+    });
+  }
+
+  async stopNode(opts: { node: string; graceMs: number }): Promise<void> {
+    const { node } = opts;
+    nodeOf(this.cluster.topology, node);
+    // Apache's stop signal (SIGWINCH, set in the compose file) lets in-flight requests finish, within graceMs
+    const graceSeconds = Math.max(1, Math.ceil(opts.graceMs / 1000));
+    const r = await this.runCompose(composeArgs.stop(node, graceSeconds), {
+      timeoutMs: graceSeconds * 1000 + COMPOSE_TIMEOUT_MS,
+    });
+    if (r.exitCode !== 0) throw this.composeFailure(`stopping ${node}`, r);
+  }
+
+  async killNode(opts: { node: string }): Promise<void> {
+    const { node } = opts;
+    nodeOf(this.cluster.topology, node);
+    await this.running(node);
+    // a SIGKILLed container is not restarted by any restart policy
+    const r = await this.runCompose(composeArgs.kill(node));
+    if (r.exitCode !== 0) throw this.composeFailure(`killing ${node}`, r);
+    try {
+      await waitUntil(`${node} gone`, async () => (await this.container(node))?.status !== "running", {
+        timeoutMs: KILL_WAIT_MS,
+        intervalMs: 50,
+      });
+    } catch (err) {
+      if (isPhpclusterError(err, "TIMEOUT")) {
+        throw fail.runtime("KILL_FAILED", `${node} still runs after SIGKILL: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
+  private async manifest(): Promise<ClusterManifest | undefined> {
     try {
       return JSON.parse(
-        await readFile(path.join(cluster.renderDir, MANIFEST_PATH), "utf8"),
+        await readFile(path.join(this.cluster.renderDir, MANIFEST_PATH), "utf8"),
       ) as ClusterManifest;
     } catch {
       return undefined;
@@ -398,10 +323,10 @@ export class ComposeDriver implements RuntimeDriver {
   }
 
   /** `ip:port` inside the cluster network (from the rendered cluster.json); the balancer's host address for lb. */
-  private async addresses(cluster: ClusterContext): Promise<Record<string, string>> {
-    const t = cluster.topology;
+  private async addresses(): Promise<Record<string, string>> {
+    const t = this.cluster.topology;
     const out: Record<string, string> = {};
-    const manifest = await this.manifest(cluster);
+    const manifest = await this.manifest();
     if (manifest) {
       for (const n of manifest.nodes) out[n.name] = hostPort(n.host, n.port);
     } else {
@@ -420,205 +345,138 @@ export class ComposeDriver implements RuntimeDriver {
     return out;
   }
 
-  async status(cluster: ClusterContext): Promise<NodeStatus[]> {
-    const [containers, addresses] = await Promise.all([this.containers(cluster), this.addresses(cluster)]);
-    return clusterNodes(cluster.topology).map((node): NodeStatus => {
-      const s = containerState(pickContainer(containers, node.name));
-      return {
-        name: node.name,
-        role: node.role,
+  async inspect(opts: { nodes?: string[] | undefined } = {}): Promise<Record<string, NodeReading>> {
+    const t = this.cluster.topology;
+    const nodes = opts.nodes ?? nodeNames(t);
+    for (const node of nodes) nodeOf(t, node);
+    const [containers, addresses] = await Promise.all([this.containers(), this.addresses()]);
+    const out: Record<string, NodeReading> = {};
+    for (const node of nodes) {
+      const c = pickContainer(containers, node);
+      const s = containerState(c);
+      out[node] = {
         state: s.state,
-        address: addresses[node.name] ?? "",
+        address: addresses[node] ?? "",
         ...(s.pid !== undefined && s.state !== "stopped" ? { pid: s.pid } : {}),
         ...(s.detail !== undefined ? { detail: s.detail } : {}),
+        ...(containerFailed(c) ? { failed: true } : {}),
       };
-    });
-  }
-
-  async startNode(cluster: ClusterContext, node: string, opts: { timeoutMs: number }): Promise<void> {
-    this.node(cluster, node);
-    const c = await this.container(cluster, node);
-    if (c?.status === "running") {
-      await this.waitHealthy(cluster, node, opts.timeoutMs);
-      return;
-    }
-    const secret = await this.requireSecret(cluster);
-    await this.startService(cluster, node, secret, opts.timeoutMs);
-  }
-
-  async stopNode(cluster: ClusterContext, node: string): Promise<void> {
-    this.node(cluster, node);
-    // Apache's stop signal (SIGWINCH) lets in-flight requests finish, up to the balancer's read timeout
-    const graceSeconds = Math.ceil(Math.max(10_000, cluster.topology.balancer.readTimeoutMs + 5000) / 1000);
-    const r = await this.compose(cluster, composeArgs.stop(node, graceSeconds), {
-      timeoutMs: graceSeconds * 1000 + COMPOSE_TIMEOUT_MS,
-    });
-    if (r.exitCode !== 0) throw this.composeFailure(`stopping ${node}`, r);
-  }
-
-  async killNode(cluster: ClusterContext, node: string): Promise<void> {
-    this.node(cluster, node);
-    await this.running(cluster, node);
-    // a SIGKILLed container is not restarted by any restart policy
-    const r = await this.compose(cluster, composeArgs.kill(node));
-    if (r.exitCode !== 0) throw this.composeFailure(`killing ${node}`, r);
-    await waitUntil(`${node} gone`, async () => (await this.container(cluster, node))?.status !== "running", {
-      timeoutMs: 5000,
-      intervalMs: 50,
-    }).catch((err: Error) => {
-      throw new RuntimeError("KILL_FAILED", `${node} still runs after SIGKILL: ${err.message}`);
-    });
-  }
-
-  async reloadBalancer(cluster: ClusterContext): Promise<void> {
-    const lb = await this.container(cluster, "lb");
-    if (lb?.status !== "running") {
-      await this.startNode(cluster, "lb", { timeoutMs: 30_000 });
-      return;
-    }
-    const test = await docker(["exec", lb.id, "nginx", "-t", "-q", "-c", NGINX_CONF], { timeoutMs: 15_000 });
-    if (test.exitCode !== 0) {
-      throw new RuntimeError(
-        "BALANCER_CONFIG_INVALID",
-        "nginx -t rejected the rendered nginx.conf; the running balancer was not touched",
-        { hint: (test.stderr || test.stdout || test.shortMessage || "").trim() },
-      );
-    }
-    const workers = async () =>
-      parsePids((await docker(["exec", lb.id, "bash", "-c", NGINX_WORKERS_SCRIPT])).stdout);
-    const before = new Set(await workers());
-    const reload = await docker(["exec", lb.id, "nginx", "-s", "reload", "-c", NGINX_CONF], {
-      timeoutMs: 15_000,
-    });
-    if (reload.exitCode !== 0) {
-      throw new RuntimeError("BALANCER_RELOAD_FAILED", "nginx -s reload failed", {
-        hint: (reload.stderr || reload.stdout || reload.shortMessage || "").trim(),
-      });
-    }
-    // the new config is in effect once the master runs workers started after the signal
-    // (when the workers could not be listed, only the balancer's health is checked)
-    await waitUntil(
-      "nginx reload",
-      async () => {
-        if (before.size > 0 && !(await workers()).some((pid) => !before.has(pid))) return false;
-        return containerState(await this.container(cluster, "lb")).state === "running";
-      },
-      { timeoutMs: 15_000, intervalMs: 100 },
-    ).catch(async (err: Error) => {
-      throw new RuntimeError("BALANCER_RELOAD_FAILED", `the balancer did not reload: ${err.message}`, {
-        hint: (await this.tail(cluster, "lb", LOG_TAIL_ON_FAILURE)).join("\n") || undefined,
-      });
-    });
-  }
-
-  private async tail(cluster: ClusterContext, node: string, lines: number): Promise<string[]> {
-    const c = await this.container(cluster, node).catch(() => undefined);
-    if (!c) return [];
-    const r = await execa("docker", ["logs", "--tail", String(lines), c.id], {
-      reject: false,
-      all: true,
-      timeout: 15_000,
-      stdin: "ignore",
-      cleanup: false,
-    });
-    const out = lastLines(r.all ?? "", lines);
-    if (c.status === "running" && c.health === "unhealthy" && c.healthOutput) {
-      out.push(`healthcheck: ${c.healthOutput.split("\n")[0]}`);
     }
     return out;
   }
 
-  async logs(cluster: ClusterContext, node: string | undefined, tail: number): Promise<LogChunk[]> {
-    const nodes = node ? [this.node(cluster, node)] : clusterNodes(cluster.topology);
-    const containers = await this.containers(cluster);
+  // ----------------------------------------------------------------------------------- the balancer
+
+  /**
+   * `nginx -t` in the balancer's container. A stopped balancer has no container to test in: then
+   * undefined, and nginx tests the config itself when it starts (and exits, which its start says).
+   */
+  async testBalancerConfig(): Promise<string | undefined> {
+    const lb = await this.container("lb");
+    if (lb?.status !== "running") return undefined;
+    const test = await this.runDocker(["exec", lb.id, ...NGINX_TEST_ARGS], { timeoutMs: NGINX_TIMEOUT_MS });
+    return test.exitCode === 0 ? undefined : (test.stderr || test.stdout || test.shortMessage).trim();
+  }
+
+  async balancerWorkers(): Promise<NginxWorker[]> {
+    const lb = await this.running("lb");
+    const r = await this.runDocker(["exec", lb.id, "bash", "-c", NGINX_WORKERS_SCRIPT], {
+      timeoutMs: NGINX_TIMEOUT_MS,
+    });
+    if (r.exitCode !== 0) {
+      throw fail.runtime("BALANCER_RELOAD_FAILED", "could not list the balancer's nginx workers", {
+        hint: (r.stderr || r.shortMessage).trim() || undefined,
+      });
+    }
+    return parseWorkers(r.stdout);
+  }
+
+  async signalBalancerReload(): Promise<void> {
+    const lb = await this.running("lb");
+    const r = await this.runDocker(["exec", lb.id, ...NGINX_RELOAD_ARGS], { timeoutMs: NGINX_TIMEOUT_MS });
+    if (r.exitCode !== 0) {
+      throw fail.runtime("BALANCER_RELOAD_FAILED", "nginx -s reload failed", {
+        hint: (r.stderr || r.stdout || r.shortMessage).trim() || undefined,
+      });
+    }
+  }
+
+  // ----------------------------------------------------------------------------------- reads
+
+  async logs(opts: { node?: string | undefined; tail: number }): Promise<LogChunk[]> {
+    const t = this.cluster.topology;
+    const nodes = opts.node ? [nodeOf(t, opts.node)] : clusterNodes(t);
+    const containers = await this.containers();
     const chunks: LogChunk[] = [];
     for (const n of nodes) {
       const c = pickContainer(containers, n.name);
       if (!c) continue;
-      const r = await execa("docker", ["logs", "--tail", String(tail), c.id], {
-        reject: false,
-        all: true,
-        timeout: 30_000,
-        stdin: "ignore",
-        cleanup: false,
-      });
-      const text = (r.all ?? "").trimEnd();
-      chunks.push({
-        node: n.name,
-        file: `docker logs ${c.name}`,
-        lines: lastLines(text, tail),
-      });
+      const r = await this.runDocker(["logs", "--tail", String(opts.tail), c.id]);
+      chunks.push({ node: n.name, file: `docker logs ${c.name}`, lines: lastLines(r.all, opts.tail) });
     }
     return chunks;
   }
 
-  balancerEndpoint(cluster: ClusterContext): { host: string; port: number } {
-    return balancerEndpointOf(cluster.topology);
-  }
-
-  async httpGetNode(
-    cluster: ClusterContext,
-    node: string,
-    urlPath: string,
-    headers: Record<string, string>,
-  ): Promise<HttpReply> {
-    if (this.node(cluster, node).role !== "app")
-      throw new RuntimeError("NOT_AN_APP_NODE", `${node} is not an app node`);
+  async httpGetNode(opts: {
+    node: string;
+    path: string;
+    headers: Record<string, string>;
+  }): Promise<HttpReply> {
+    const { node, path: urlPath } = opts;
+    nodeOf(this.cluster.topology, node, "app");
     let args: string[];
     try {
-      args = curlArgs(urlPath, headers, 30);
+      args = curlArgs(urlPath, opts.headers, CURL_MAX_TIME_S);
     } catch (err) {
-      throw new RuntimeError("BAD_REQUEST", (err as Error).message);
+      throw fail.usage((err as Error).message);
     }
-    const c = await this.running(cluster, node);
-    const r = await execa("docker", ["exec", c.id, ...args], {
-      reject: false,
-      encoding: "buffer",
-      stripFinalNewline: false,
-      timeout: 40_000,
-      stdin: "ignore",
-      cleanup: false,
-    });
+    const c = await this.running(node);
+    const r = await this.runDocker(["exec", c.id, ...args], { timeoutMs: (CURL_MAX_TIME_S + 10) * 1000 });
     if (r.exitCode !== 0) {
-      throw new RuntimeError("NODE_REQUEST_FAILED", `GET ${urlPath} on ${node} failed`, {
-        hint:
-          Buffer.from(r.stderr ?? new Uint8Array())
-            .toString("utf8")
-            .trim() || r.shortMessage,
-      });
-    }
-    return parseCurlReply(r.stdout);
-  }
-
-  async readStoreKey(cluster: ClusterContext, node: string, key: string): Promise<string | undefined> {
-    if (this.node(cluster, node).role !== "memcached")
-      throw new RuntimeError("NOT_A_MEMCACHED_NODE", `${node} is not a memcached node`);
-    if (!STORE_KEY_PATTERN.test(key))
-      throw new RuntimeError("BAD_KEY", `not a Memcached key: ${JSON.stringify(key)}`);
-    const c = await this.running(cluster, node);
-    const r = await execa("docker", ["exec", c.id, "bash", "-c", MEMCACHED_GET_SCRIPT, "_", key], {
-      reject: false,
-      encoding: "buffer",
-      stripFinalNewline: false,
-      timeout: 15_000,
-      stdin: "ignore",
-      cleanup: false,
-    });
-    if (r.exitCode !== 0) {
-      const err = Buffer.from(r.stderr ?? new Uint8Array())
-        .toString("utf8")
-        .trim();
-      throw new RuntimeError("STORE_READ_FAILED", `reading ${key} from ${node} failed`, {
-        hint: err || r.shortMessage,
+      throw fail.runtime("NODE_REQUEST_FAILED", `GET ${urlPath} on ${node} failed`, {
+        hint: (r.stderr || r.shortMessage).trim() || undefined,
       });
     }
     try {
-      return parseMemcachedGet(r.stdout, key);
+      return parseCurlReply(r.raw);
     } catch (err) {
-      throw new RuntimeError(
-        "STORE_READ_FAILED",
-        `reading ${key} from ${node} failed: ${(err as Error).message}`,
+      throw fail.runtime(
+        "NODE_REQUEST_FAILED",
+        `GET ${urlPath} on ${node} failed: ${(err as Error).message}`,
       );
     }
+  }
+
+  /** The keys one Memcached node holds, with their values: one `docker exec` of the in-container helper. */
+  async readStoreKeys(opts: { node: string; keys: string[] }): Promise<Record<string, string>> {
+    const { node, keys } = opts;
+    nodeOf(this.cluster.topology, node, "memcached");
+    const bad = keys.find((k) => !STORE_KEY_PATTERN.test(k));
+    if (bad !== undefined) throw fail.usage(`not a Memcached key: ${JSON.stringify(bad)}`);
+    if (keys.length === 0) return {};
+    const c = await this.running(node);
+    const r = await this.runDocker(["exec", c.id, ...memcachedGetArgs(keys)], {
+      timeoutMs: MEMCACHED_TIMEOUT_MS,
+    });
+    const what =
+      keys.length === 1 ? `reading ${keys[0]} from ${node}` : `reading ${keys.length} keys from ${node}`;
+    if (r.exitCode === 3) {
+      throw fail.runtime("STORE_READ_FAILED", `${what} failed: no connection to memcached in ${c.name}`, {
+        hint: r.stderr.trim() || undefined,
+      });
+    }
+    // 0: END; 4, 5: the answer stopped short; 6: memcached answered an error: the parser says which
+    if (r.exitCode === 0 || r.exitCode === 4 || r.exitCode === 5 || r.exitCode === 6) {
+      let found: Record<string, string>;
+      try {
+        found = parseMemcachedGetMulti(r.raw, keys);
+      } catch (err) {
+        throw fail.runtime("STORE_READ_FAILED", `${what} failed: ${(err as Error).message}`);
+      }
+      if (r.exitCode === 0) return found;
+    }
+    throw fail.runtime("STORE_READ_FAILED", `${what} failed`, {
+      hint: (r.stderr || r.shortMessage).trim() || undefined,
+    });
   }
 }

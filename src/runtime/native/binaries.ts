@@ -1,5 +1,6 @@
 import { access, constants, readdir } from "node:fs/promises";
 import path from "node:path";
+import which from "which";
 import type { Prerequisite } from "../driver.js";
 
 export interface NativeBinaries {
@@ -10,7 +11,7 @@ export interface NativeBinaries {
   phpModule: string;
 }
 
-const SEARCH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const SBIN = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
 async function executable(p: string): Promise<boolean> {
   try {
@@ -21,17 +22,13 @@ async function executable(p: string): Promise<boolean> {
   }
 }
 
-/** A program on PATH or in the sbin directories a non-root PATH often lacks. */
+/** A program on PATH, or in the sbin directories a non-root PATH often lacks (nginx, apache2). */
 export async function findProgram(
   name: string,
   envPath = process.env.PATH ?? "",
 ): Promise<string | undefined> {
-  const dirs = [...envPath.split(path.delimiter).filter(Boolean), ...SEARCH];
-  for (const dir of dirs) {
-    const candidate = path.join(dir, name);
-    if (await executable(candidate)) return candidate;
-  }
-  return undefined;
+  const dirs = [...envPath.split(path.delimiter).filter(Boolean), ...SBIN];
+  return (await which(name, { path: dirs.join(path.delimiter), nothrow: true })) ?? undefined;
 }
 
 async function firstMatch(dir: string, re: RegExp): Promise<string | undefined> {

@@ -2,9 +2,10 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
-import { CancelledError, ConflictError, RuntimeError, RuntimeUnavailableError } from "../../errors.js";
+import { fail } from "../../errors.js";
 import {
   HEALTH_PATH,
+  hostPort,
   httpdConfPath,
   NGINX_CONF_PATH,
   NGINX_STATUS_PATH,
@@ -12,34 +13,40 @@ import {
   PROBE_SECRET_ENV,
 } from "../../render/index.js";
 import { clusterNodes, type NodeInfo } from "../../topology/index.js";
-import { balancerEndpointOf, connectHost, lastLines } from "../address.js";
 import { readSecret } from "../cluster.js";
 import type {
   ClusterContext,
   HttpReply,
   LogChunk,
-  NodeState,
-  NodeStatus,
+  NginxWorker,
+  NodeReading,
   Prerequisite,
   RuntimeDriver,
   StepReporter,
-  UpOptions,
 } from "../driver.js";
-import { httpGet, memcachedVersion, WaitTimeoutError, waitUntil } from "../health.js";
-import { portsInUse } from "../ports.js";
+import {
+  connectHost,
+  httpGet,
+  lastLines,
+  memcachedGetMulti,
+  memcachedVersion,
+  nodeOf,
+  portsInUse,
+  waitUntil,
+} from "../kit/index.js";
 import { checkNativeBinaries, type NativeBinaries } from "./binaries.js";
 import { isDeadState, listProcesses, readCmdline } from "./procfs.js";
-import { readKey } from "./store.js";
 import {
   connectSupervisor,
   killRecordedGroups,
   launchSupervisor,
   readProcesses,
   type SupervisorClient,
-} from "./supervisor-client.js";
+} from "./supervisor/index.js";
 
 const HEALTH_TIMEOUT_MS = 2000;
-const LOG_TAIL_ON_FAILURE = 15;
+const PORT_HINT =
+  "the native runtime serves app and memcached nodes on the ports after balancer.port: choose another balancer.port, or stop what listens there; nothing was started";
 
 interface NodeSpec {
   node: NodeInfo;
@@ -56,20 +63,28 @@ interface NodeSpec {
   stopSignal: NodeJS.Signals;
 }
 
+/**
+ * The native runtime's transport: nginx, one Apache+mod_php per app node and one memcached per
+ * memcached node as host processes on loopback, spawned and reaped by the cluster's supervisor
+ * (see supervisor/), with their state under `.phpcluster/<name>/`.
+ */
 export class NativeDriver implements RuntimeDriver {
   readonly name = "native" as const;
+  readonly pollMs = 30;
   private binaries: NativeBinaries | undefined;
 
+  constructor(readonly cluster: ClusterContext) {}
+
   async prerequisites(): Promise<Prerequisite[]> {
-    return (await checkNativeBinaries()).prerequisites;
+    return (await checkNativeBinaries(this.cluster.env)).prerequisites;
   }
 
   private async requireBinaries(): Promise<NativeBinaries> {
     if (this.binaries) return this.binaries;
-    const check = await checkNativeBinaries();
+    const check = await checkNativeBinaries(this.cluster.env);
     if (!check.binaries) {
       const missing = check.prerequisites.filter((p) => !p.ok);
-      throw new RuntimeUnavailableError(
+      throw fail.runtimeUnavailable(
         `the native runtime needs ${missing.map((m) => m.name).join(", ")}`,
         `install ${missing.map((m) => m.package).join(" ")} (\`phpcluster doctor --install --yes\` does it on Debian as root)`,
         { missing },
@@ -79,20 +94,20 @@ export class NativeDriver implements RuntimeDriver {
     return check.binaries;
   }
 
-  private nodeDir(cluster: ClusterContext, node: string): string {
-    return path.join(cluster.stateDir, "nodes", node);
+  private nodeDir(node: string): string {
+    return path.join(this.cluster.stateDir, "nodes", node);
   }
 
-  private async specs(cluster: ClusterContext): Promise<NodeSpec[]> {
+  private async specs(): Promise<NodeSpec[]> {
+    const { cluster } = this;
     const bin = await this.requireBinaries();
     const addresses = nativeAddresses(cluster.topology);
     const secret = (await readSecret(cluster.stateDir)) ?? "";
     const root = process.getuid?.() === 0;
-    const baseEnv = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" };
+    const baseEnv = { PATH: cluster.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" };
     return clusterNodes(cluster.topology).map((node): NodeSpec => {
-      const address = addresses[node.name];
-      if (!address) throw new Error(`no address for ${node.name}`);
-      const dir = this.nodeDir(cluster, node.name);
+      const address = addresses[node.name] ?? { host: "127.0.0.1", port: 0 };
+      const dir = this.nodeDir(node.name);
       const logFile = path.join(dir, "logs", "output.log");
       const common = { node, host: address.host, port: address.port, logFile };
       if (node.role === "memcached") {
@@ -101,18 +116,8 @@ export class NativeDriver implements RuntimeDriver {
           command: bin.memcached,
           args: [
             ...(root ? ["-u", "memcache"] : []),
-            "-l",
-            address.host,
-            "-p",
-            String(address.port),
-            "-U",
-            "0",
-            "-m",
-            String(cluster.topology.memcached.memory),
-            "-c",
-            "1024",
-            "-t",
-            "2",
+            ...["-l", address.host, "-p", String(address.port), "-U", "0"],
+            ...["-m", String(cluster.topology.memcached.memory), "-c", "1024", "-t", "2"],
           ],
           env: baseEnv,
           dirs: [path.join(dir, "logs")],
@@ -143,7 +148,7 @@ export class NativeDriver implements RuntimeDriver {
       return {
         ...common,
         command: bin.nginx,
-        args: this.nginxArgs(cluster),
+        args: this.nginxArgs(),
         env: baseEnv,
         dirs: [path.join(dir, "run"), path.join(dir, "logs"), path.join(dir, "temp")],
         logFiles: [logFile, path.join(dir, "logs", "error.log"), path.join(dir, "logs", "access.log")],
@@ -152,362 +157,250 @@ export class NativeDriver implements RuntimeDriver {
     });
   }
 
-  private nginxArgs(cluster: ClusterContext, extra: string[] = []): string[] {
-    const prefix = `${this.nodeDir(cluster, "lb")}/`;
+  private async spec(node: string): Promise<NodeSpec> {
+    nodeOf(this.cluster.topology, node);
+    return (await this.specs()).find((s) => s.node.name === node) as NodeSpec;
+  }
+
+  private nginxArgs(extra: string[] = []): string[] {
+    const prefix = `${this.nodeDir("lb")}/`;
     return [
       "-p",
       prefix,
       "-c",
-      path.join(cluster.renderDir, NGINX_CONF_PATH),
+      path.join(this.cluster.renderDir, NGINX_CONF_PATH),
       "-e",
       path.join(prefix, "logs", "error.log"),
       ...extra,
     ];
   }
 
-  private async healthy(spec: NodeSpec): Promise<boolean> {
+  /** One health probe: memcached answers `version`, an app node its health page, the balancer its status page and an app node through its upstream. */
+  private async probe(spec: NodeSpec): Promise<void> {
     const host = connectHost(spec.host);
     if (spec.node.role === "memcached") {
       await memcachedVersion(host, spec.port, HEALTH_TIMEOUT_MS);
-      return true;
+      return;
     }
+    const get = (p: string) => httpGet({ host, port: spec.port, path: p, timeoutMs: HEALTH_TIMEOUT_MS });
     if (spec.node.role === "app") {
-      const r = await httpGet({ host, port: spec.port, path: HEALTH_PATH, timeoutMs: HEALTH_TIMEOUT_MS });
+      const r = await get(HEALTH_PATH);
       if (r.status !== 200) throw new Error(`${HEALTH_PATH} answered ${r.status}`);
-      return true;
+      return;
     }
-    // the balancer is healthy when it answers and reaches an app node through its upstream
-    const status = await httpGet({
-      host,
-      port: spec.port,
-      path: NGINX_STATUS_PATH,
-      timeoutMs: HEALTH_TIMEOUT_MS,
-    });
+    const status = await get(NGINX_STATUS_PATH);
     if (status.status !== 200) throw new Error(`${NGINX_STATUS_PATH} answered ${status.status}`);
-    const through = await httpGet({ host, port: spec.port, path: HEALTH_PATH, timeoutMs: HEALTH_TIMEOUT_MS });
+    const through = await get(HEALTH_PATH);
     if (through.status !== 200)
       throw new Error(`${HEALTH_PATH} through the balancer answered ${through.status}`);
-    return true;
   }
 
-  async exists(cluster: ClusterContext): Promise<boolean> {
-    const processes = readProcesses(cluster.stateDir);
-    return Object.values(processes).some((p) => p.alive || p.liveMembers.length > 0);
+  async exists(): Promise<boolean> {
+    return Object.values(readProcesses(this.cluster.stateDir)).some(
+      (p) => p.alive || p.liveMembers.length > 0,
+    );
   }
 
-  /** Names the first port already taken, before anything starts. */
   private async checkPorts(specs: NodeSpec[]): Promise<void> {
     const taken = await portsInUse(specs.map((s) => ({ node: s.node.name, host: s.host, port: s.port })));
-    if (taken.length > 0) {
-      throw new ConflictError(
-        "PORT_IN_USE",
-        `port${taken.length > 1 ? "s" : ""} already in use: ${taken.map((t) => `${t.host}:${t.port} (for ${t.node})`).join(", ")}`,
-        "the native runtime serves app and memcached nodes on the ports after balancer.port: choose another balancer.port, or stop what listens there; nothing was started",
-        { taken },
-      );
+    if (taken.length > 0) throw fail.portInUse(taken, PORT_HINT);
+  }
+
+  /**
+   * As root, Apache's workers run as www-data: the document root and the probe directory must be
+   * reachable by others, or every request fails with 403. Said before anything starts.
+   */
+  private async checkReadable(): Promise<void> {
+    if (process.getuid?.() !== 0) return;
+    const { cluster } = this;
+    for (const target of [cluster.docroot, path.join(cluster.renderDir, "probe")]) {
+      for (let dir = target; ; dir = path.dirname(dir)) {
+        const mode = (await stat(dir).catch(() => undefined))?.mode;
+        if (mode === undefined) {
+          throw fail.docrootMissing(cluster.topologyFileShown, cluster.topology.app.root, dir);
+        }
+        const need = dir === target ? 0o005 : 0o001;
+        if ((mode & need) !== need) throw fail.docrootUnreadable(target, dir, mode);
+        if (path.dirname(dir) === dir) break;
+      }
     }
   }
 
-  private async startSpec(
-    client: SupervisorClient,
-    cluster: ClusterContext,
-    spec: NodeSpec,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    for (const dir of spec.dirs) await mkdir(dir, { recursive: true });
-    await mkdir(path.dirname(spec.logFile), { recursive: true });
+  async preflight(): Promise<void> {
+    await this.checkPorts(await this.specs());
+    await this.checkReadable();
+  }
+
+  async prepare(): Promise<void> {
+    await launchSupervisor(this.cluster.stateDir, { timeoutMs: 10_000 });
+  }
+
+  private async client(): Promise<SupervisorClient> {
+    const client = await connectSupervisor(this.cluster.stateDir);
+    if (!client) throw fail.notRunning(`cluster ${this.cluster.topology.name} (no supervisor)`);
+    return client;
+  }
+
+  async startNode(opts: { node: string }): Promise<void> {
+    const spec = await this.spec(opts.node);
+    const client = await this.client();
+    const p = readProcesses(this.cluster.stateDir)[opts.node];
+    if (p?.alive) return;
+    // leftovers of a killed parent (Apache children) would hold the port
+    if (p && p.liveMembers.length > 0) await client.stop(opts.node, { timeoutMs: 2000 });
+    await this.checkPorts([spec]);
+    for (const dir of [...spec.dirs, path.dirname(spec.logFile)]) await mkdir(dir, { recursive: true });
     await client.start({
       name: spec.node.name,
       command: spec.command,
       args: spec.args,
       env: spec.env,
-      cwd: this.nodeDir(cluster, spec.node.name),
+      cwd: this.nodeDir(spec.node.name),
       logFile: spec.logFile,
     });
-    try {
-      await waitUntil(
-        `${spec.node.name} healthy`,
-        async () => {
-          const p = readProcesses(cluster.stateDir)[spec.node.name];
-          if (p && !p.alive)
-            throw new ExitedError(`${spec.node.name} exited (${p.signal ?? `code ${p.exitCode}`})`);
-          return this.healthy(spec);
-        },
-        { timeoutMs, signal, intervalMs: 30 },
-      );
-    } catch (err) {
-      if (err instanceof ExitedError || err instanceof WaitTimeoutError) {
-        const tail = await this.tail(spec, LOG_TAIL_ON_FAILURE);
-        throw new RuntimeError(
-          "NODE_START_FAILED",
-          `${spec.node.name} did not become healthy: ${err.message}`,
-          {
-            hint:
-              tail.length > 0
-                ? `last log lines of ${spec.node.name}:\n${tail.join("\n")}`
-                : `see ${spec.logFile}`,
-            details: { node: spec.node.name, log: tail },
-          },
-        );
-      }
-      throw err;
-    }
   }
 
-  /**
-   * As root, Apache's workers run as www-data: the document root and the probe directory must be
-   * reachable by others, or every request fails with 403. Say so before anything starts.
-   */
-  private async checkReadable(cluster: ClusterContext): Promise<void> {
-    if (process.getuid?.() !== 0) return;
-    for (const target of [cluster.docroot, path.join(cluster.renderDir, "probe")]) {
-      let dir = target;
-      for (;;) {
-        let mode: number;
-        try {
-          mode = (await stat(dir)).mode;
-        } catch {
-          throw new RuntimeError("DOCROOT_MISSING", `${dir} does not exist`, {
-            hint: "app.root in the topology names the document root, relative to the topology file",
-          });
-        }
-        const need = dir === target ? 0o005 : 0o001;
-        if ((mode & need) !== need) {
-          throw new RuntimeError(
-            "DOCROOT_UNREADABLE",
-            `Apache's workers (www-data) cannot read ${target}: ${dir} has mode ${(mode & 0o777).toString(8)}`,
-            {
-              hint: `allow others to enter it (chmod o+x ${dir}) or keep the project in a directory others can read`,
-            },
-          );
-        }
-        const parent = path.dirname(dir);
-        if (parent === dir) break;
-        dir = parent;
-      }
-    }
+  async stopNode(opts: { node: string; graceMs: number }): Promise<void> {
+    const spec = await this.spec(opts.node);
+    const client = await this.client();
+    await client.stop(opts.node, { signal: spec.stopSignal, timeoutMs: opts.graceMs });
   }
 
-  async up(cluster: ClusterContext, opts: UpOptions): Promise<void> {
-    const specs = await this.specs(cluster);
-    await this.checkPorts(specs);
-    await this.checkReadable(cluster);
-    const deadline = Date.now() + opts.timeoutMs;
-    let client: SupervisorClient | undefined;
-    try {
-      client = await launchSupervisor(cluster.stateDir, { timeoutMs: Math.min(10_000, opts.timeoutMs) });
-      for (const spec of specs) {
-        opts.signal?.throwIfAborted();
-        const c = client;
-        await opts.reporter.step(`start ${spec.node.name} on ${spec.host}:${spec.port}`, () =>
-          this.startSpec(c, cluster, spec, Math.max(1000, deadline - Date.now()), opts.signal),
-        );
-      }
-    } catch (err) {
-      await this.down(cluster, { reporter: opts.reporter }).catch(() => {});
-      if (opts.signal?.aborted) throw new CancelledError();
-      throw err;
-    }
+  async killNode(opts: { node: string }): Promise<void> {
+    await this.spec(opts.node);
+    const p = readProcesses(this.cluster.stateDir)[opts.node];
+    if (!p?.alive) throw fail.notRunning(opts.node, `start it with \`phpcluster restart ${opts.node}\``);
+    process.kill(-p.pgid, "SIGKILL");
+    await waitUntil(
+      `${opts.node} gone`,
+      async () => !readProcesses(this.cluster.stateDir)[opts.node]?.alive,
+      {
+        timeoutMs: 5000,
+        intervalMs: 10,
+      },
+    );
   }
 
-  async down(cluster: ClusterContext, opts: { reporter: StepReporter }): Promise<void> {
-    const order = clusterNodes(cluster.topology)
+  async down(opts: { reporter: StepReporter }): Promise<void> {
+    const order = clusterNodes(this.cluster.topology)
       .map((n) => n.name)
       .reverse();
-    const client = await connectSupervisor(cluster.stateDir);
+    const client = await connectSupervisor(this.cluster.stateDir);
     if (client) {
       await opts.reporter.step("stop every node", async () => {
         await client.shutdown({ order, timeoutMs: 10_000 });
       });
     }
     // whatever outlived a dead supervisor: recorded groups only, never by name
-    const report = await killRecordedGroups(cluster.stateDir, "SIGTERM", { timeoutMs: 5000 });
+    const report = await killRecordedGroups(this.cluster.stateDir, "SIGTERM", { timeoutMs: 5000 });
     if (report.remaining.length > 0) {
-      throw new RuntimeError("STOP_FAILED", `could not stop ${report.remaining.join(", ")}`);
+      throw fail.runtime("STOP_FAILED", `could not stop ${report.remaining.join(", ")}`);
     }
   }
 
-  async status(cluster: ClusterContext): Promise<NodeStatus[]> {
-    const specs = await this.specs(cluster);
-    const processes = readProcesses(cluster.stateDir);
-    return Promise.all(
-      specs.map(async (spec): Promise<NodeStatus> => {
+  async inspect(opts: { nodes?: string[] | undefined } = {}): Promise<Record<string, NodeReading>> {
+    const specs = (await this.specs()).filter((s) => !opts.nodes || opts.nodes.includes(s.node.name));
+    const processes = readProcesses(this.cluster.stateDir);
+    const out: Record<string, NodeReading> = {};
+    await Promise.all(
+      specs.map(async (spec) => {
         const p = processes[spec.node.name];
-        const address = `${spec.host.includes(":") ? `[${spec.host}]` : spec.host}:${spec.port}`;
+        const address = hostPort(spec.host, spec.port);
         if (!p?.alive) {
           const why = p
             ? p.signal
               ? `killed by ${p.signal}`
               : `exited with code ${p.exitCode}`
             : "not started";
-          return { name: spec.node.name, role: spec.node.role, state: "stopped", address, detail: why };
+          out[spec.node.name] = { state: "stopped", failed: p !== undefined, address, detail: why };
+          return;
         }
-        let state: NodeState = "running";
-        let detail: string | undefined;
         try {
-          await this.healthy(spec);
+          await this.probe(spec);
+          out[spec.node.name] = { state: "running", address, pid: p.pid };
         } catch (err) {
-          state = "unhealthy";
-          detail = (err as Error).message;
+          out[spec.node.name] = { state: "unhealthy", address, pid: p.pid, detail: (err as Error).message };
         }
-        return { name: spec.node.name, role: spec.node.role, state, address, pid: p.pid, detail };
       }),
     );
+    return out;
   }
 
-  private async spec(cluster: ClusterContext, node: string): Promise<NodeSpec> {
-    const spec = (await this.specs(cluster)).find((s) => s.node.name === node);
-    if (!spec) throw new RuntimeError("UNKNOWN_NODE", `there is no node ${node}`);
-    return spec;
-  }
-
-  private async client(cluster: ClusterContext): Promise<SupervisorClient> {
-    const client = await connectSupervisor(cluster.stateDir);
-    if (!client) {
-      throw new RuntimeError(
-        "NOT_RUNNING",
-        `cluster ${cluster.topology.name} is not running (no supervisor)`,
-        {
-          hint: "start it with `phpcluster create`",
-        },
-      );
-    }
-    return client;
-  }
-
-  async startNode(cluster: ClusterContext, node: string, opts: { timeoutMs: number }): Promise<void> {
-    const spec = await this.spec(cluster, node);
-    const client = await this.client(cluster);
-    const p = readProcesses(cluster.stateDir)[node];
-    if (p?.alive) return;
-    // leftovers of a killed parent (Apache children) would hold the port
-    if (p && p.liveMembers.length > 0) await client.stop(node, { timeoutMs: 2000 });
-    await this.checkPorts([spec]);
-    await this.startSpec(client, cluster, spec, opts.timeoutMs);
-  }
-
-  async stopNode(cluster: ClusterContext, node: string): Promise<void> {
-    const spec = await this.spec(cluster, node);
-    const client = await this.client(cluster);
-    const graceMs = Math.max(10_000, cluster.topology.balancer.readTimeoutMs + 5000);
-    await client.stop(node, { signal: spec.stopSignal, timeoutMs: graceMs });
-  }
-
-  async killNode(cluster: ClusterContext, node: string): Promise<void> {
-    await this.spec(cluster, node);
-    const p = readProcesses(cluster.stateDir)[node];
-    if (!p?.alive) throw new RuntimeError("NOT_RUNNING", `${node} is not running`);
-    process.kill(-p.pgid, "SIGKILL");
-    await waitUntil(`${node} gone`, async () => !readProcesses(cluster.stateDir)[node]?.alive, {
-      timeoutMs: 5000,
-      intervalMs: 10,
-    });
-  }
-
-  async reloadBalancer(cluster: ClusterContext): Promise<void> {
+  async testBalancerConfig(): Promise<string | undefined> {
     const bin = await this.requireBinaries();
-    const test = await execa(bin.nginx, this.nginxArgs(cluster, ["-t", "-q"]), {
+    const test = await execa(bin.nginx, this.nginxArgs(["-t", "-q"]), {
       reject: false,
       timeout: 15_000,
       stdin: "ignore",
+      cleanup: false,
+      env: { PATH: this.cluster.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" },
+      extendEnv: false,
     });
-    if (test.exitCode !== 0) {
-      throw new RuntimeError(
-        "BALANCER_CONFIG_INVALID",
-        "nginx -t rejected the rendered nginx.conf; the running balancer was not touched",
-        {
-          hint: (test.stderr || test.stdout).trim(),
-        },
-      );
-    }
-    const client = await this.client(cluster);
-    const p = readProcesses(cluster.stateDir).lb;
-    if (!p?.alive) {
-      await this.startNode(cluster, "lb", { timeoutMs: 15_000 });
-      return;
-    }
-    // A reload is only done when no worker of the old generation still accepts connections: until
-    // then, new requests may still be routed by the old config (e.g. to a node being drained).
-    const accepting = () =>
-      listProcesses()
-        .filter((w) => w.ppid === p.pid && !isDeadState(w.state))
-        .filter((w) => (readCmdline(w.pid) ?? []).join(" ").trim() === "nginx: worker process")
-        .map((w) => w.pid);
-    const old = new Set(accepting());
-    const lb = await this.spec(cluster, "lb");
-    await client.signal("lb", "SIGHUP");
-    await waitUntil(
-      "nginx reload",
-      async () => {
-        const now = accepting();
-        if (now.length === 0 || now.some((pid) => old.has(pid))) return false;
-        return this.healthy(lb);
-      },
-      { timeoutMs: 10_000, intervalMs: 10 },
-    );
+    return test.exitCode === 0 ? undefined : (test.stderr || test.stdout || test.shortMessage || "").trim();
   }
 
-  private async tail(spec: NodeSpec, lines: number): Promise<string[]> {
-    const out: string[] = [];
-    for (const file of spec.logFiles) {
-      if (file.endsWith("access.log")) continue;
-      try {
-        const text = (await readFile(file, "utf8")).trimEnd();
-        if (text)
-          out.push(
-            ...text
-              .split("\n")
-              .slice(-lines)
-              .map((l) => `${path.basename(file)}: ${l}`),
-          );
-      } catch {}
-    }
-    return out.slice(-lines);
+  async balancerWorkers(): Promise<NginxWorker[]> {
+    const master = readProcesses(this.cluster.stateDir).lb;
+    if (!master?.alive) return [];
+    return listProcesses()
+      .filter((w) => w.ppid === master.pid && !isDeadState(w.state))
+      .map((w) => ({
+        pid: w.pid,
+        accepting: (readCmdline(w.pid) ?? []).join(" ").trim() === "nginx: worker process",
+      }));
   }
 
-  async logs(cluster: ClusterContext, node: string | undefined, tail: number): Promise<LogChunk[]> {
-    const specs = await this.specs(cluster);
-    const chosen = node ? specs.filter((s) => s.node.name === node) : specs;
-    if (node && chosen.length === 0) throw new RuntimeError("UNKNOWN_NODE", `there is no node ${node}`);
+  async signalBalancerReload(): Promise<void> {
+    await (await this.client()).signal("lb", "SIGHUP");
+  }
+
+  async logs(opts: { node?: string | undefined; tail: number }): Promise<LogChunk[]> {
+    const specs = await this.specs();
+    const chosen = opts.node ? [await this.spec(opts.node)] : specs;
     const chunks: LogChunk[] = [];
     for (const spec of chosen) {
       for (const file of spec.logFiles) {
         if (!existsSync(file)) continue;
-        const text = (await readFile(file, "utf8")).trimEnd();
-        chunks.push({ node: spec.node.name, file, lines: lastLines(text, tail) });
+        chunks.push({
+          node: spec.node.name,
+          file,
+          lines: lastLines(await readFile(file, "utf8"), opts.tail),
+        });
       }
     }
     return chunks;
   }
 
-  balancerEndpoint(cluster: ClusterContext): { host: string; port: number } {
-    return balancerEndpointOf(cluster.topology);
+  async httpGetNode(opts: {
+    node: string;
+    path: string;
+    headers: Record<string, string>;
+  }): Promise<HttpReply> {
+    nodeOf(this.cluster.topology, opts.node, "app");
+    const spec = await this.spec(opts.node);
+    try {
+      return await httpGet({
+        host: connectHost(spec.host),
+        port: spec.port,
+        path: opts.path,
+        headers: opts.headers,
+        timeoutMs: 35_000,
+      });
+    } catch (err) {
+      throw fail.runtime(
+        "NODE_REQUEST_FAILED",
+        `GET ${opts.path} on ${opts.node} failed: ${(err as Error).message}`,
+      );
+    }
   }
 
-  async httpGetNode(
-    cluster: ClusterContext,
-    node: string,
-    urlPath: string,
-    headers: Record<string, string>,
-  ): Promise<HttpReply> {
-    const spec = await this.spec(cluster, node);
-    if (spec.node.role !== "app") throw new RuntimeError("NOT_AN_APP_NODE", `${node} is not an app node`);
-    return httpGet({
-      host: connectHost(spec.host),
-      port: spec.port,
-      path: urlPath,
-      headers,
-      timeoutMs: 35_000,
-    });
-  }
-
-  async readStoreKey(cluster: ClusterContext, node: string, key: string): Promise<string | undefined> {
-    const spec = await this.spec(cluster, node);
-    if (spec.node.role !== "memcached")
-      throw new RuntimeError("NOT_A_MEMCACHED_NODE", `${node} is not a memcached node`);
-    return readKey(connectHost(spec.host), spec.port, key);
+  async readStoreKeys(opts: { node: string; keys: string[] }): Promise<Record<string, string>> {
+    nodeOf(this.cluster.topology, opts.node, "memcached");
+    const spec = await this.spec(opts.node);
+    try {
+      return await memcachedGetMulti(connectHost(spec.host), spec.port, opts.keys);
+    } catch (err) {
+      throw fail.runtime("STORE_READ_FAILED", `reading from ${opts.node} failed: ${(err as Error).message}`);
+    }
   }
 }
-
-class ExitedError extends Error {}

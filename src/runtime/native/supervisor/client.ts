@@ -1,23 +1,20 @@
 /**
  * Client side of the per-cluster supervisor (see `supervisor.ts`), used by short-lived CLI
- * invocations: launch or find the supervisor of a state directory, talk to it over its Unix socket,
- * and, when it is gone, read and clean up what it left behind from processes.json and /proc.
+ * invocations: launch or find the supervisor of a state directory and talk to it over its Unix
+ * socket. Every response is validated against the protocol's schemas. When the supervisor is gone,
+ * `readProcesses` (state.ts) and `killRecordedGroups` (cleanup.ts) deal with what it left behind.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { EXIT, PhpclusterError } from "../../errors.js";
-import { groupMembers, isAlive, isOurProcess } from "./procfs.js";
+import { isAlive, isOurProcess } from "../procfs.js";
+import { SupervisorError } from "./error.js";
 import {
   DEFAULT_STOP_TIMEOUT_MS,
-  isSignalName,
-  ourGroupMembers,
-  type ProcessRecord,
-  type ProcessStatus,
+  parseResponse,
   type ResponseMap,
-  readJsonFile,
   type ShutdownResponse,
   type SignalResponse,
   type StartRequest,
@@ -27,83 +24,37 @@ import {
   type SupervisorInfo,
   type SupervisorOp,
   type SupervisorRequest,
-  type SupervisorResponse,
-  signalGroup,
-  sleep,
-  supervisorPaths,
-  waitUntil,
-} from "./supervisor.js";
+} from "./protocol.js";
+import { readSupervisorInfo, supervisorPaths } from "./state.js";
+import { errorMessage, sleep, waitUntil } from "./wait.js";
 
-export type {
-  ProcessRecord,
-  ProcessStatus,
-  ShutdownResponse,
-  SignalResponse,
-  StartRequest,
-  StartResponse,
-  StatusResponse,
-  StopResponse,
-  SupervisorInfo,
-} from "./supervisor.js";
+export { SupervisorError } from "./error.js";
+export { readSupervisorInfo } from "./state.js";
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 const DEFAULT_LAUNCH_TIMEOUT_MS = 10_000;
 /** Slack on top of a stop's grace period: the SIGKILL wait plus the round trip. */
 const STOP_SLACK_MS = 10_000;
 
-/** A supervisor operation failed, timed out or could not reach the supervisor. */
-export class SupervisorError extends PhpclusterError {
-  readonly op: string;
-  readonly stateDir: string;
-
-  constructor(
-    op: string,
-    stateDir: string,
-    message: string,
-    options: { hint?: string; cause?: unknown } = {},
-  ) {
-    super("SUPERVISOR", `supervisor ${op} (${stateDir}): ${message}`, {
-      exitCode: EXIT.RUNTIME_FAILED,
-      hint: options.hint,
-      cause: options.cause,
-      details: { op, stateDir },
-    });
-    this.op = op;
-    this.stateDir = stateDir;
-  }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /**
- * The compiled `supervisor-main.js`: beside this file when running from `dist/`, else (sources run
- * by vitest or tsx from `src/`) in `dist/` of the same checkout.
+ * The compiled entry `supervisor/main.js`: beside this file when running from `dist/`, else (sources
+ * run by vitest or tsx from `src/`) in `dist/` of the same checkout.
  */
 export function resolveSupervisorEntry(): string {
   const candidates = [
-    fileURLToPath(new URL("./supervisor-main.js", import.meta.url)),
-    fileURLToPath(new URL("../../../dist/runtime/native/supervisor-main.js", import.meta.url)),
+    fileURLToPath(new URL("./main.js", import.meta.url)),
+    fileURLToPath(new URL("../../../../dist/runtime/native/supervisor/main.js", import.meta.url)),
   ];
   const found = candidates.find((file) => fs.existsSync(file));
   if (!found) {
     throw new SupervisorError(
       "launch",
       "-",
-      `supervisor-main.js not found (looked at ${candidates.join(", ")})`,
-      {
-        hint: "run `npm run build` first",
-      },
+      `supervisor/main.js not found (looked at ${candidates.join(", ")})`,
+      { hint: "run `npm run build` first" },
     );
   }
   return found;
-}
-
-/** supervisor.json of a state directory (whether or not that supervisor still runs). */
-export function readSupervisorInfo(stateDir: string): SupervisorInfo | undefined {
-  const info = readJsonFile<SupervisorInfo>(supervisorPaths(path.resolve(stateDir)).info);
-  return info && typeof info.pid === "number" && typeof info.socketPath === "string" ? info : undefined;
 }
 
 /** The last lines of `<stateDir>/supervisor.log` (for error messages). */
@@ -116,12 +67,11 @@ export function supervisorLogTail(stateDir: string, lines = 10): string {
   }
 }
 
-/** One request over a fresh connection: write one JSON line, read one JSON line. Bounded. */
-function rawRequest(
-  socketPath: string,
-  req: SupervisorRequest,
-  timeoutMs: number,
-): Promise<SupervisorResponse> {
+/**
+ * One request over a fresh connection: write one JSON line, read one JSON line (decoded, not yet
+ * validated). Bounded by `timeoutMs`.
+ */
+function rawRequest(socketPath: string, req: SupervisorRequest, timeoutMs: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let buffer = "";
@@ -146,7 +96,7 @@ function rawRequest(
       const line = buffer.slice(0, nl);
       settle(() => {
         try {
-          resolve(JSON.parse(line) as SupervisorResponse);
+          resolve(JSON.parse(line) as unknown);
         } catch {
           reject(new Error(`invalid response: ${line.slice(0, 200)}`));
         }
@@ -183,14 +133,17 @@ export class SupervisorClient {
     return isOurProcess(this.info.pid, { startTime: this.info.startTime });
   }
 
-  /** Send one request; `{ ok: false }` answers become a SupervisorError carrying the supervisor's message. */
+  /**
+   * Send one request and validate the answer; `{ ok: false }` answers become a SupervisorError
+   * carrying the supervisor's message, and so does an answer that is not a response to `req.op`.
+   */
   async request<O extends SupervisorOp>(
     req: Extract<SupervisorRequest, { op: O }>,
     timeoutMs = this.defaultTimeoutMs,
   ): Promise<ResponseMap[O]> {
-    let res: SupervisorResponse;
+    let raw: unknown;
     try {
-      res = await rawRequest(this.info.socketPath, req, timeoutMs);
+      raw = await rawRequest(this.info.socketPath, req, timeoutMs);
     } catch (err) {
       const alive = this.isAlive();
       throw new SupervisorError(
@@ -200,6 +153,13 @@ export class SupervisorClient {
         { cause: err },
       );
     }
+    const parsed = parseResponse(req.op as O, raw);
+    if (!parsed.valid) {
+      throw new SupervisorError(req.op, this.stateDir, `invalid response: ${parsed.issues}`, {
+        hint: `supervisor pid ${this.info.pid} may be of another phpcluster version; see ${supervisorPaths(this.stateDir).log}`,
+      });
+    }
+    const res = parsed.response;
     if (!res.ok) throw new SupervisorError(req.op, this.stateDir, res.error);
     return res as ResponseMap[O];
   }
@@ -299,7 +259,7 @@ export async function connectSupervisor(
 export interface LaunchOptions {
   /** Bound on the whole launch (spawn until the socket answers). Default 10 s. */
   timeoutMs?: number;
-  /** supervisor-main.js to run (default: {@link resolveSupervisorEntry}). */
+  /** The entry `supervisor/main.js` to run (default: {@link resolveSupervisorEntry}). */
   entry?: string;
   /** Environment of the supervisor process itself (services get their env per start request). */
   env?: NodeJS.ProcessEnv;
@@ -404,62 +364,4 @@ async function reapLoser(pid: number, exited: () => boolean): Promise<void> {
   } catch {
     // gone meanwhile
   }
-}
-
-/**
- * processes.json re-checked against /proc, usable whether or not the supervisor runs. A recorded pid
- * whose /proc start time no longer matches (a reused pid) counts as not alive.
- */
-export function readProcesses(stateDir: string): Record<string, ProcessStatus> {
-  const recs = readJsonFile<Record<string, ProcessRecord>>(supervisorPaths(path.resolve(stateDir)).processes);
-  const out: Record<string, ProcessStatus> = {};
-  if (!recs || typeof recs !== "object") return out;
-  for (const [name, rec] of Object.entries(recs)) {
-    if (!rec || typeof rec.pid !== "number" || typeof rec.pgid !== "number") continue;
-    out[name] = {
-      ...rec,
-      alive: isOurProcess(rec.pid, { startTime: rec.startTime }),
-      liveMembers: ourGroupMembers(rec),
-    };
-  }
-  return out;
-}
-
-export interface KillReport {
-  /** Names whose group was signalled. */
-  signalled: string[];
-  /** Names that needed SIGKILL after the grace period. */
-  forced: string[];
-  /** Names whose group still had live members at the end. */
-  remaining: string[];
-}
-
-/**
- * Cleanup when the supervisor is gone: send `signal` to every recorded process group that is still
- * ours and alive, wait (bounded by `timeoutMs`) for them to go away, SIGKILL the stragglers.
- * Killed leaders whose parent is gone may stay zombies (PID 1 may not reap); they hold nothing.
- */
-export async function killRecordedGroups(
-  stateDir: string,
-  signal: NodeJS.Signals = "SIGTERM",
-  opts: { timeoutMs?: number } = {},
-): Promise<KillReport> {
-  if (!isSignalName(signal)) throw new SupervisorError("kill", stateDir, `unknown signal ${signal}`);
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
-  const targets = Object.values(readProcesses(stateDir)).filter((p) => p.alive || p.liveMembers.length > 0);
-  const report: KillReport = { signalled: [], forced: [], remaining: [] };
-  for (const p of targets) {
-    if (signalGroup(p.pgid, signal)) report.signalled.push(p.name);
-    if (signal !== "SIGKILL" && signal !== "SIGCONT") signalGroup(p.pgid, "SIGCONT");
-  }
-  const live = () => targets.filter((p) => groupMembers(p.pgid).length > 0);
-  if (!(await waitUntil(() => live().length === 0, timeoutMs, 25))) {
-    for (const p of live()) {
-      signalGroup(p.pgid, "SIGKILL");
-      report.forced.push(p.name);
-    }
-    await waitUntil(() => live().length === 0, 5_000, 25);
-  }
-  report.remaining = live().map((p) => p.name);
-  return report;
 }

@@ -1,12 +1,19 @@
 /**
- * Entry of the per-cluster supervisor: `node dist/runtime/native/supervisor-main.js <stateDir>`.
+ * Entry of the per-cluster supervisor: `node dist/runtime/native/supervisor/main.js <stateDir>`.
  * Started detached by `launchSupervisor` with stdout/stderr redirected to `<stateDir>/supervisor.log`.
  *
  * Exit codes: 0 after a shutdown, 1 on a start-up failure, 2 on bad usage, 3 if another supervisor
- * already runs for the state directory.
+ * already runs for the state directory (a launcher that lost a race waits for that one instead).
  */
 import path from "node:path";
+import { LockHeldError } from "../../../files/lock.js";
+import { SupervisorError } from "./error.js";
 import { Supervisor } from "./supervisor.js";
+import { errorMessage } from "./wait.js";
+
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+const EXIT_LOCKED = 3;
 
 function log(line: string): void {
   try {
@@ -19,8 +26,8 @@ function log(line: string): void {
 async function main(): Promise<void> {
   const stateDir = process.argv[2];
   if (!stateDir || !path.isAbsolute(stateDir)) {
-    process.stderr.write("usage: supervisor-main.js <absolute state directory>\n");
-    process.exit(2);
+    process.stderr.write("usage: supervisor/main.js <absolute state directory>\n");
+    process.exit(EXIT_USAGE);
   }
 
   const supervisor = new Supervisor(stateDir, { log, onExit: (code) => process.exit(code) });
@@ -34,9 +41,9 @@ async function main(): Promise<void> {
     signalled = true;
     log(`received ${signal}: stopping every process`);
     supervisor.shutdownAndExit().catch((err: unknown) => {
-      log(`shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+      log(`shutdown failed: ${errorMessage(err)}`);
       supervisor.close();
-      process.exit(1);
+      process.exit(EXIT_FAILED);
     });
   };
   process.on("SIGTERM", onSignal);
@@ -50,9 +57,13 @@ async function main(): Promise<void> {
   try {
     await supervisor.listen();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    log(`cannot start: ${e.message}`);
-    process.exit(e.code === "ELOCKED" ? 3 : 1);
+    if (err instanceof LockHeldError) {
+      const who = err.owner.pid > 0 ? `another supervisor (pid ${err.owner.pid})` : "another supervisor";
+      log(`cannot start: ${who} already runs for ${supervisor.stateDir}`);
+      process.exit(EXIT_LOCKED);
+    }
+    log(`cannot start: ${err instanceof SupervisorError ? err.reason : errorMessage(err)}`);
+    process.exit(EXIT_FAILED);
   }
   log(`ready (node ${process.version}, pid ${process.pid})`);
 }

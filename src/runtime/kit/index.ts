@@ -1,0 +1,10 @@
+/** The runtime kit: what every driver shares, so that a driver keeps only its transport. */
+export { balancerEndpointOf, balancerUrl, connectHost } from "./address.js";
+export { startHealthy, type WaitOptions, waitHealthy } from "./health.js";
+export { type HttpGetOptions, type HttpGetReply, httpGet } from "./http.js";
+export { lastLines, logTail } from "./logs.js";
+export { memcachedGetMulti, memcachedVersion } from "./memcached.js";
+export { reloadBalancer } from "./nginx.js";
+export { nodeNames, nodeOf, stopGraceMs } from "./nodes.js";
+export { portHolder, portIsFree, portsInUse } from "./ports.js";
+export { sleep, throwIfAborted, waitUntil } from "./wait.js";

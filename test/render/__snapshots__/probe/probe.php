@@ -1,0 +1,137 @@
+<?php
+// phpcluster probe endpoint (/.phpcluster/probe.php), served by every app node.
+// Copied by phpcluster into the rendered tree: do not edit.
+//
+// It answers only requests that carry the cluster's probe secret in the X-Phpcluster-Secret
+// header; anything else gets a plain 404 that reveals nothing.
+//   ?action=ini          the effective session settings of this node (no session is started)
+//        &keys=a,b        also these directives (names of letters, digits, dots and underscores)
+//   ?action=session      (default) start the session, increment a counter, report what happened
+//        &nonce=<a-z0-9>  store a marker in the session (1-64 letters or digits)
+//        &hold=<ms>       keep the session (and its lock) for 0-30000 ms before saving it
+//        &announce=1      with hold: stream one JSON line naming the node as soon as the lock is
+//                         held, then a second line when done (a kill-mid-request test learns
+//                         which node holds the lock while the request is still running)
+
+function phpcluster_respond(int $status, array $body): void
+{
+    http_response_code($status);
+    header('Content-Type: application/json');
+    header('Cache-Control: no-store');
+    echo json_encode($body, JSON_UNESCAPED_SLASHES | JSON_PARTIAL_OUTPUT_ON_ERROR), "\n";
+    exit;
+}
+
+$secret = getenv('PHPCLUSTER_PROBE_SECRET');
+$given = $_SERVER['HTTP_X_PHPCLUSTER_SECRET'] ?? '';
+if (!is_string($secret) || $secret === '' || !is_string($given) || !hash_equals($secret, $given)) {
+    http_response_code(404);
+    header('Content-Type: text/plain');
+    header('Cache-Control: no-store');
+    echo "Not Found\n";
+    exit;
+}
+
+$node = $_SERVER['PHPCLUSTER_NODE'] ?? getenv('PHPCLUSTER_NODE');
+if (!is_string($node)) {
+    $node = '';
+}
+
+$action = $_GET['action'] ?? 'session';
+
+if ($action === 'ini') {
+    $ini = [];
+    foreach (ini_get_all(null, false) as $key => $value) {
+        if (str_starts_with($key, 'session.') || str_starts_with($key, 'memcached.sess_')) {
+            $ini[$key] = $value;
+        }
+    }
+    ksort($ini);
+    $requested = [];
+    foreach (explode(',', (string) ($_GET['keys'] ?? '')) as $key) {
+        if (preg_match('/^[A-Za-z_][A-Za-z0-9_.]{0,99}$/D', $key) === 1) {
+            $value = ini_get($key);
+            $requested[$key] = $value === false ? null : $value;
+        }
+    }
+    phpcluster_respond(200, [
+        'node' => $node,
+        'ini' => (object) $ini,
+        'requested' => (object) $requested,
+        'extensions' => [
+            'memcached' => extension_loaded('memcached'),
+            'igbinary' => extension_loaded('igbinary'),
+            'msgpack' => extension_loaded('msgpack'),
+        ],
+        'loadedIni' => php_ini_loaded_file(),
+        'scanned' => php_ini_scanned_files(),
+    ]);
+}
+
+if ($action !== 'session') {
+    phpcluster_respond(400, ['node' => $node, 'error' => 'unknown action']);
+}
+
+$hold = 0;
+if (isset($_GET['hold'])) {
+    $raw = $_GET['hold'];
+    if (!is_string($raw) || preg_match('/^[0-9]{1,5}$/D', $raw) !== 1 || (int) $raw > 30000) {
+        phpcluster_respond(400, ['node' => $node, 'error' => 'hold must be a number of milliseconds from 0 to 30000']);
+    }
+    $hold = (int) $raw;
+}
+
+error_clear_last();
+$t0 = microtime(true);
+$ok = @session_start();
+$lockWaitMs = round((microtime(true) - $t0) * 1000, 1);
+if (!$ok) {
+    $error = error_get_last();
+    phpcluster_respond(503, ['node' => $node, 'error' => $error['message'] ?? 'session_start() failed']);
+}
+
+$_SESSION['phpcluster_counter'] = (int) ($_SESSION['phpcluster_counter'] ?? 0) + 1;
+$nonce = $_GET['nonce'] ?? null;
+if (is_string($nonce) && preg_match('/^[A-Za-z0-9]{1,64}$/D', $nonce) === 1) {
+    $_SESSION['phpcluster_nonce'] = $nonce;
+}
+if ($hold > 0 && ($_GET['announce'] ?? '') === '1') {
+    http_response_code(200);
+    header('Content-Type: application/x-ndjson');
+    header('Cache-Control: no-store');
+    header('X-Accel-Buffering: no');
+    while (ob_get_level() > 0) {
+        ob_end_flush();
+    }
+    echo json_encode(['phase' => 'holding', 'node' => $node, 'sessionId' => session_id(),
+        'counter' => $_SESSION['phpcluster_counter'], 'pid' => getmypid()]), "\n";
+    flush();
+    usleep($hold * 1000);
+    $saved = @session_write_close();
+    echo json_encode(['phase' => $saved ? 'done' : 'error', 'node' => $node]), "\n";
+    exit;
+}
+if ($hold > 0) {
+    usleep($hold * 1000);
+}
+
+$sessionId = session_id();
+$counter = $_SESSION['phpcluster_counter'];
+$storedNonce = $_SESSION['phpcluster_nonce'] ?? null;
+// Save (and unlock) before answering, so the next request sees this one's data.
+error_clear_last();
+if (!@session_write_close()) {
+    $error = error_get_last();
+    phpcluster_respond(503, ['node' => $node, 'error' => $error['message'] ?? 'session_write_close() failed']);
+}
+
+phpcluster_respond(200, [
+    'node' => $node,
+    'sessionId' => $sessionId,
+    'counter' => $counter,
+    'nonce' => $storedNonce,
+    'pid' => getmypid(),
+    'lockWaitMs' => $lockWaitMs,
+    'saveHandler' => ini_get('session.save_handler'),
+    'savePath' => ini_get('session.save_path'),
+]);
