@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { App } from "../cli.js";
 import type { Style } from "../output/index.js";
-import { loadFrom } from "../runtime/index.js";
+import { loadFrom } from "../runtime/place.js";
 import { formatIssue, type Topology, type TopologyIssue } from "../topology/index.js";
 import { examples } from "./common.js";
 

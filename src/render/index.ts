@@ -23,9 +23,30 @@ export {
   PROBE_SECRET_HEADER,
   SESSION_KEY_PREFIX,
 } from "./constants.js";
+export {
+  type ClusterManifest,
+  COMPOSE_FILE_PATH,
+  dockerfilePath,
+  httpdConfPath,
+  MANIFEST_PATH,
+  NGINX_CONF_PATH,
+  PROBE_FILES,
+  phpIniPath,
+  type RenderTarget,
+} from "./paths.js";
 export { iniValue } from "./php-ini.js";
 
-export type RenderTarget = "native" | "compose";
+import {
+  type ClusterManifest,
+  COMPOSE_FILE_PATH,
+  dockerfilePath,
+  httpdConfPath,
+  MANIFEST_PATH,
+  NGINX_CONF_PATH,
+  PROBE_FILES,
+  phpIniPath,
+  type RenderTarget,
+} from "./paths.js";
 
 export interface RenderedFile {
   /** Posix path relative to the output directory. */
@@ -41,23 +62,6 @@ export interface RenderOptions {
   /** App nodes to mark `down` in the nginx upstream (to drain a node during a rolling restart). */
   drained?: string[];
 }
-
-/** What the runtime drivers read back from `cluster.json`. */
-export interface ClusterManifest {
-  name: string;
-  target: RenderTarget;
-  /** In start order: memcached nodes, app nodes, the balancer. */
-  nodes: { name: string; role: NodeRole; host: string; port: number; files: string[] }[];
-  balancer: { bind: string; port: number };
-}
-
-export const MANIFEST_PATH = "cluster.json";
-export const COMPOSE_FILE_PATH = "docker-compose.yml";
-export const NGINX_CONF_PATH = "nginx/nginx.conf";
-export const httpdConfPath = (node: string) => `${node}/httpd.conf`;
-export const phpIniPath = (node: string) => `${node}/php.ini`;
-export const PROBE_FILES = ["probe/health.php", "probe/probe.php"] as const;
-export const dockerfilePath = (role: "app" | "lb" | "memcached") => `images/${role}/Dockerfile`;
 
 function checkDrained(t: Topology, drained: string[]): void {
   const apps = appNodeNames(t);

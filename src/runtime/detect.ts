@@ -1,4 +1,3 @@
-import { execa } from "execa";
 import type { RuntimeChoice, RuntimeName } from "../topology/index.js";
 
 export interface DockerProbe {
@@ -8,10 +7,8 @@ export interface DockerProbe {
 }
 
 /** Does a Docker engine answer? Bounded: a hung daemon counts as "no". */
-export async function probeDocker(
-  env: NodeJS.ProcessEnv = process.env,
-  timeoutMs = 5000,
-): Promise<DockerProbe> {
+export async function probeDocker(env: NodeJS.ProcessEnv, timeoutMs = 5000): Promise<DockerProbe> {
+  const { execa } = await import("execa"); // only `auto` and doctor ask the engine
   const result = await execa("docker", ["version", "--format", "{{.Server.Version}}"], {
     reject: false,
     timeout: timeoutMs,
@@ -28,7 +25,7 @@ export async function probeDocker(
 /** `auto` is compose when a Docker engine answers, else native; an explicit choice wins. */
 export async function resolveRuntime(
   choice: RuntimeChoice,
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv,
   probe = probeDocker,
 ): Promise<RuntimeName> {
   if (choice !== "auto") return choice;

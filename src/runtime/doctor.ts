@@ -28,7 +28,7 @@ async function debianLike(): Promise<boolean> {
   }
 }
 
-export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
+export async function runDoctor(env: NodeJS.ProcessEnv): Promise<DoctorReport> {
   const [docker, compose, native, debian] = await Promise.all([
     probeDocker(env),
     detectCompose(env),
@@ -56,7 +56,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<D
 export async function installPackages(
   packages: string[],
   onOutput: (line: string) => void,
-  baseEnv: NodeJS.ProcessEnv = process.env,
+  baseEnv: NodeJS.ProcessEnv,
 ): Promise<void> {
   const env = { ...baseEnv, DEBIAN_FRONTEND: "noninteractive" };
   const lock = ["-o", "DPkg::Lock::Timeout=600"];

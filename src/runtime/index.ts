@@ -1,13 +1,8 @@
-import path from "node:path";
-import {
-  type LoadedTopology,
-  loadTopology,
-  type RuntimeChoice,
-  type RuntimeName,
-} from "../topology/index.js";
+import type { LoadedTopology, RuntimeChoice, RuntimeName } from "../topology/index.js";
 import { clusterContext, recordedRuntime, stateDirOf } from "./cluster.js";
 import { resolveRuntime } from "./detect.js";
-import type { ClusterContext, DriverFactory, RuntimeDriver } from "./driver.js";
+import type { ClusterContext, RuntimeDriver } from "./driver.js";
+import { loadFrom, type Place } from "./place.js";
 
 export type { ClusterContext, DriverFactory, NodeStatus, RuntimeDriver } from "./driver.js";
 
@@ -23,13 +18,7 @@ export async function driverFactory(
   return (cluster) => new ComposeDriver(cluster);
 }
 
-/** Where a command runs: its directory, environment and -f, and (in tests) another driver factory. */
-export interface Place {
-  cwd: string;
-  env: NodeJS.ProcessEnv;
-  file: string;
-  driverFor?: DriverFactory | undefined;
-}
+export { loadFrom, type Place } from "./place.js";
 
 export interface OpenCluster {
   loaded: LoadedTopology;
@@ -38,11 +27,6 @@ export interface OpenCluster {
   driver: RuntimeDriver;
   /** A driver of the same runtime for another context of this cluster (a changed topology). */
   rebind(cluster: ClusterContext): RuntimeDriver;
-}
-
-/** Load the topology named by -f (relative to the command's directory). */
-export function loadFrom(place: Pick<Place, "cwd" | "file">): Promise<LoadedTopology> {
-  return loadTopology(path.resolve(place.cwd, place.file), place.file);
 }
 
 /**

@@ -32,6 +32,7 @@ export interface TopologyOptions {
   replicas?: number;
   memcached?: number;
   sessionReplicas?: number;
+  runtime?: "native" | "compose";
   extra?: string;
 }
 
@@ -48,7 +49,7 @@ export function writeCluster(dir: string, o: TopologyOptions): string {
     file,
     [
       `name: ${o.name}`,
-      "runtime: native",
+      `runtime: ${o.runtime ?? "native"}`,
       "balancer:",
       `  port: ${o.port}`,
       "app:",

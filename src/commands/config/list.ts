@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { App } from "../../cli.js";
-import { loadFrom } from "../../runtime/index.js";
 import { nodeOf } from "../../runtime/kit/index.js";
+import { loadFrom } from "../../runtime/place.js";
 import { configEntries } from "../../topology/index.js";
 import { formatList, NODE_OPTION } from "./format.js";
 

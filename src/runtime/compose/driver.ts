@@ -212,11 +212,10 @@ export class ComposeDriver implements RuntimeDriver {
 
   async preflight(opts: { signal?: AbortSignal | undefined }): Promise<void> {
     throwIfAborted(opts.signal);
-    await this.requireCli();
-    await this.requireSecret();
     const { bind, port } = this.cluster.topology.balancer;
     const taken = await portsInUse([{ node: "lb", host: bind, port }]);
     if (taken.length > 0) throw fail.portInUse(taken, PORT_HINT);
+    await this.requireCli();
   }
 
   async prepare(opts: { signal?: AbortSignal | undefined; reporter: StepReporter }): Promise<void> {

@@ -35,9 +35,7 @@ export function toComposeCli(flavour: ComposeFlavour): ComposeCli {
  * `docker compose` (v2+) first, then `docker-compose` (v1); each asked for its version, bounded.
  * `env` is the whole environment of the probe (PATH decides which binaries are found).
  */
-export async function detectCompose(
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<ComposeFlavour | undefined> {
+export async function detectCompose(env: NodeJS.ProcessEnv): Promise<ComposeFlavour | undefined> {
   for (const [bin, ...sub] of CANDIDATES) {
     const r = await execa(bin, [...sub, "version", "--short"], {
       reject: false,
@@ -55,7 +53,7 @@ export async function detectCompose(
 }
 
 /** The Compose to run, with its generation; undefined when neither is installed. */
-export async function findCompose(env: NodeJS.ProcessEnv = process.env): Promise<ComposeCli | undefined> {
+export async function findCompose(env: NodeJS.ProcessEnv): Promise<ComposeCli | undefined> {
   const flavour = await detectCompose(env);
   return flavour ? toComposeCli(flavour) : undefined;
 }

@@ -23,10 +23,7 @@ async function executable(p: string): Promise<boolean> {
 }
 
 /** A program on PATH, or in the sbin directories a non-root PATH often lacks (nginx, apache2). */
-export async function findProgram(
-  name: string,
-  envPath = process.env.PATH ?? "",
-): Promise<string | undefined> {
+export async function findProgram(name: string, envPath: string): Promise<string | undefined> {
   const dirs = [...envPath.split(path.delimiter).filter(Boolean), ...SBIN];
   return (await which(name, { path: dirs.join(path.delimiter), nothrow: true })) ?? undefined;
 }
@@ -65,10 +62,10 @@ export interface NativeCheck {
 }
 
 /** What the native runtime needs, found or not, with the Debian package of each. */
-export async function checkNativeBinaries(env: NodeJS.ProcessEnv = process.env): Promise<NativeCheck> {
+export async function checkNativeBinaries(env: NodeJS.ProcessEnv): Promise<NativeCheck> {
   // PHPCLUSTER_NGINX / _APACHE2 / _MEMCACHED point at other builds of the programs
   const program = async (name: string, override: string | undefined) =>
-    override ? ((await executable(override)) ? override : undefined) : findProgram(name, env.PATH);
+    override ? ((await executable(override)) ? override : undefined) : findProgram(name, env.PATH ?? "");
   const [nginx, apache2, memcached, phpModule, extension] = await Promise.all([
     program("nginx", env.PHPCLUSTER_NGINX),
     program("apache2", env.PHPCLUSTER_APACHE2),

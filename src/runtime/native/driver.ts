@@ -1,17 +1,10 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { execa } from "execa";
 import { fail } from "../../errors.js";
-import {
-  HEALTH_PATH,
-  hostPort,
-  httpdConfPath,
-  NGINX_CONF_PATH,
-  NGINX_STATUS_PATH,
-  nativeAddresses,
-  PROBE_SECRET_ENV,
-} from "../../render/index.js";
+import { hostPort, nativeAddresses } from "../../render/addresses.js";
+import { HEALTH_PATH, NGINX_STATUS_PATH, PROBE_SECRET_ENV } from "../../render/constants.js";
+import { httpdConfPath, NGINX_CONF_PATH } from "../../render/paths.js";
 import { clusterNodes, type NodeInfo } from "../../topology/index.js";
 import { readSecret } from "../cluster.js";
 import type {
@@ -232,7 +225,7 @@ export class NativeDriver implements RuntimeDriver {
   }
 
   async prepare(): Promise<void> {
-    await launchSupervisor(this.cluster.stateDir, { timeoutMs: 10_000 });
+    await launchSupervisor(this.cluster.stateDir, { timeoutMs: 10_000, env: this.cluster.env });
   }
 
   private async client(): Promise<SupervisorClient> {
@@ -328,6 +321,7 @@ export class NativeDriver implements RuntimeDriver {
 
   async testBalancerConfig(): Promise<string | undefined> {
     const bin = await this.requireBinaries();
+    const { execa } = await import("execa"); // only reloads run a program directly
     const test = await execa(bin.nginx, this.nginxArgs(["-t", "-q"]), {
       reject: false,
       timeout: 15_000,
