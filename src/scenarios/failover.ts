@@ -1,4 +1,4 @@
-import { fail } from "../errors.js";
+import { fail, isPhpclusterError } from "../errors.js";
 import { withClusterLock } from "../runtime/cluster.js";
 import type { OpenCluster } from "../runtime/index.js";
 import { nodeOf, sleep, throwIfAborted } from "../runtime/kit/index.js";
@@ -216,10 +216,18 @@ export async function withScenarioContext<T>(
     };
     try {
       return await work(ctx);
-    } finally {
-      if (ctx.down.size > 0) {
-        await progress.reporter.step(`restore ${[...ctx.down].join(", ")}`, () => restoreAll(ctx));
+    } catch (err) {
+      const left = [...ctx.down];
+      if (left.length > 0) await progress.reporter.step(`restore ${left.join(", ")}`, () => restoreAll(ctx));
+      if (isPhpclusterError(err, "CANCELLED")) {
+        throw fail.cancelled(
+          left.length > 0 ? `interrupted; ${left.join(", ")} brought back` : "interrupted",
+        );
       }
+      throw err;
+    } finally {
+      if (ctx.down.size > 0)
+        await progress.reporter.step(`restore ${[...ctx.down].join(", ")}`, () => restoreAll(ctx));
     }
   });
 }
