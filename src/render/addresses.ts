@@ -9,6 +9,9 @@ export interface HostPort {
 export const COMPOSE_APP_PORT = 80;
 export const COMPOSE_MEMCACHED_PORT = 11211;
 export const COMPOSE_LB_PORT = 80;
+/** With TLS: the balancer's HTTPS port in its container, and the app nodes' port for requests that came in over HTTPS. */
+export const COMPOSE_LB_TLS_PORT = 443;
+export const COMPOSE_APP_HTTPS_PORT = 443;
 
 /**
  * Native runtime: the balancer on `balancer.bind:balancer.port`, app node I on 127.0.0.1:(port+I),
@@ -25,6 +28,18 @@ export function nativeAddresses(t: Topology): Record<string, HostPort> {
   });
   out.lb = { host: t.balancer.bind, port: base };
   return out;
+}
+
+/**
+ * Native runtime with TLS: app node I also listens on 127.0.0.1:(port+replicas+memcached+I) for
+ * the requests that came in over HTTPS (its virtual host says https and HTTPS=on to PHP).
+ */
+export function nativeHttpsOriginAddresses(t: Topology): Record<string, HostPort> {
+  if (!t.balancer.tls) return {};
+  const base = t.balancer.port + t.app.replicas + t.memcached.nodes;
+  return Object.fromEntries(
+    appNodeNames(t).map((name, i) => [name, { host: "127.0.0.1", port: base + i + 1 }]),
+  );
 }
 
 /** FNV-1a, 32 bits, over the UTF-8 bytes of `text`. */

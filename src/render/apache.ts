@@ -8,6 +8,8 @@ export interface ApacheView {
   accessLog: string;
   /** Who may set X-Forwarded-For: the balancer's address or network. */
   internalProxy: string;
+  /** With TLS: where this node takes the requests that came in over HTTPS ("" without TLS). */
+  httpsListen: string;
 }
 
 export function renderHttpdConf(t: Topology, node: string, view: ApacheView): string {
@@ -19,5 +21,9 @@ export function renderHttpdConf(t: Topology, node: string, view: ApacheView): st
     errorLog: view.errorLog,
     accessLog: view.accessLog,
     internalProxy: view.internalProxy,
+    httpPort: t.balancer.port,
+    httpsListen: view.httpsListen,
+    httpsVhost: /^\d+$/.test(view.httpsListen) ? `*:${view.httpsListen}` : view.httpsListen,
+    httpsPort: t.balancer.tls?.port ?? 0,
   });
 }

@@ -1,6 +1,13 @@
 import { stringify } from "yaml";
-import { appNodeNames, memcachedNodeNames, type Topology } from "../topology/index.js";
-import { COMPOSE_APP_PORT, COMPOSE_MEMCACHED_PORT, composeAddresses, hostPort } from "./addresses.js";
+import { appNodeNames, extensionPackage, memcachedNodeNames, type Topology } from "../topology/index.js";
+import {
+  COMPOSE_APP_PORT,
+  COMPOSE_LB_PORT,
+  COMPOSE_LB_TLS_PORT,
+  COMPOSE_MEMCACHED_PORT,
+  composeAddresses,
+  hostPort,
+} from "./addresses.js";
 import { PROBE_SECRET_ENV } from "./constants.js";
 import { renderTemplate } from "./templates.js";
 
@@ -12,50 +19,18 @@ export const CONTAINER = {
   phpModule: "/usr/lib/apache2/modules/libphp.so",
   probeDir: "/opt/phpcluster/probe",
   nginxConfigDir: "/etc/phpcluster/nginx",
+  tlsDir: "/etc/phpcluster/tls",
 } as const;
 
 const APP_PACKAGES = ["apache2", "libapache2-mod-php", "php-memcached", "curl", "ca-certificates"];
 const LB_PACKAGES = ["nginx", "curl"];
 const MEMCACHED_PACKAGES = ["memcached"];
 
-/**
- * Debian packages for extensions that are not part of php-common (which php-memcached already
- * pulls in: calendar, ctype, exif, ffi, fileinfo, ftp, gettext, iconv, pdo, phar, posix, shmop,
- * sockets, sysv*, tokenizer). Unknown names are left to the user's base image.
- */
-const EXTENSION_PACKAGES: Record<string, string> = {
-  apcu: "php-apcu",
-  bcmath: "php-bcmath",
-  curl: "php-curl",
-  dom: "php-xml",
-  gd: "php-gd",
-  gmp: "php-gmp",
-  imagick: "php-imagick",
-  intl: "php-intl",
-  ldap: "php-ldap",
-  mbstring: "php-mbstring",
-  mysqli: "php-mysql",
-  mysqlnd: "php-mysql",
-  pdo_mysql: "php-mysql",
-  pdo_pgsql: "php-pgsql",
-  pdo_sqlite: "php-sqlite3",
-  pgsql: "php-pgsql",
-  redis: "php-redis",
-  simplexml: "php-xml",
-  soap: "php-soap",
-  sqlite3: "php-sqlite3",
-  xdebug: "php-xdebug",
-  xml: "php-xml",
-  xmlreader: "php-xml",
-  xmlwriter: "php-xml",
-  xsl: "php-xml",
-  zip: "php-zip",
-};
-
 export function appPackages(t: Topology): string[] {
   const packages = [...APP_PACKAGES];
+  // app.extensions: the Debian packages that provide them (their postinst enables them in conf.d)
   for (const ext of t.app.extensions) {
-    const pkg = EXTENSION_PACKAGES[ext];
+    const pkg = extensionPackage(ext);
     if (pkg !== undefined && !packages.includes(pkg)) packages.push(pkg);
   }
   return packages;
@@ -162,10 +137,10 @@ export function composeProject(t: Topology, rootFromOut: string): Record<string,
         `rm -rf ${run} && mkdir -p ${run} ${logs} && exec apache2 -d ${CONTAINER.serverRoot} -f ${CONTAINER.configDir}/httpd.conf -DFOREGROUND`,
       ],
       environment: {
-        PHP_INI_SCAN_DIR: "",
+        // the distribution's conf.d (the empty entry), then this node's php.ini
+        PHP_INI_SCAN_DIR: `:${CONTAINER.configDir}`,
         PHPCLUSTER_NODE: node,
         PHPCLUSTER_DOCROOT: CONTAINER.docroot,
-        PHPCLUSTER_PHP_INI_DIR: CONTAINER.configDir,
         PHPCLUSTER_PHP_MODULE: CONTAINER.phpModule,
         PHPCLUSTER_PROBE_DIR: CONTAINER.probeDir,
       },
@@ -197,8 +172,15 @@ export function composeProject(t: Topology, rootFromOut: string): Record<string,
   services.lb = {
     ...image("lb"),
     command: ["nginx", "-c", `${CONTAINER.nginxConfigDir}/nginx.conf`],
-    volumes: [bind("./nginx", CONTAINER.nginxConfigDir)],
-    ports: [`${hostPort(t.balancer.bind, t.balancer.port)}:80`],
+    volumes: [
+      bind("./nginx", CONTAINER.nginxConfigDir),
+      // the certificate and key, made or copied by `create` into the state folder (not rendered)
+      ...(t.balancer.tls ? [bind("../tls", CONTAINER.tlsDir)] : []),
+    ],
+    ports: [
+      `${hostPort(t.balancer.bind, t.balancer.port)}:${COMPOSE_LB_PORT}`,
+      ...(t.balancer.tls ? [`${hostPort(t.balancer.bind, t.balancer.tls.port)}:${COMPOSE_LB_TLS_PORT}`] : []),
+    ],
     labels: labels(t, "lb", "balancer"),
     networks: { backend: { ipv4_address: ip("lb") }, frontend: {} },
     healthcheck: {

@@ -1,11 +1,13 @@
 import { appNodeNames, clusterNodes, type NodeRole, type Topology } from "../topology/index.js";
 import {
+  COMPOSE_APP_HTTPS_PORT,
   COMPOSE_APP_PORT,
   COMPOSE_LB_PORT,
   COMPOSE_MEMCACHED_PORT,
   composeAddresses,
   hostPort,
   nativeAddresses,
+  nativeHttpsOriginAddresses,
 } from "./addresses.js";
 import { renderHttpdConf } from "./apache.js";
 import { renderComposeFile, renderDockerfiles } from "./compose.js";
@@ -13,7 +15,14 @@ import { composeNginxView, nativeNginxView, renderNginx } from "./nginx.js";
 import { renderPhpIni } from "./php-ini.js";
 import { readTemplate } from "./templates.js";
 
-export { composeAddresses, fnv1a32, type HostPort, hostPort, nativeAddresses } from "./addresses.js";
+export {
+  composeAddresses,
+  fnv1a32,
+  type HostPort,
+  hostPort,
+  nativeAddresses,
+  nativeHttpsOriginAddresses,
+} from "./addresses.js";
 export { CONTAINER, composeProject } from "./compose.js";
 export {
   HEALTH_PATH,
@@ -124,7 +133,11 @@ export function renderCluster(topology: Topology, options: RenderOptions): Rende
     };
     const savePath = memcached.map((m) => hostPort(at(m.name).host, at(m.name).port));
     const appAddresses = Object.fromEntries(apps.map((a) => [a, hostPort(at(a).host, at(a).port)]));
-    add(NGINX_CONF_PATH, renderNginx(t, nativeNginxView(t, appAddresses, drained)));
+    const https = nativeHttpsOriginAddresses(t);
+    const httpsAddresses = Object.fromEntries(
+      Object.entries(https).map(([a, h]) => [a, hostPort(h.host, h.port)]),
+    );
+    add(NGINX_CONF_PATH, renderNginx(t, nativeNginxView(t, appAddresses, httpsAddresses, drained)));
     for (const node of apps) {
       const a = at(node);
       add(
@@ -135,6 +148,7 @@ export function renderCluster(topology: Topology, options: RenderOptions): Rende
           errorLog: "logs/error.log",
           accessLog: "logs/access.log",
           internalProxy: "127.0.0.1",
+          httpsListen: https[node] ? hostPort(https[node].host, https[node].port) : "",
         }),
       );
       add(phpIniPath(node), renderPhpIni(t, node, "native", savePath));
@@ -148,7 +162,10 @@ export function renderCluster(topology: Topology, options: RenderOptions): Rende
     };
     const savePath = memcached.map((m) => `${ip(m.name)}:${COMPOSE_MEMCACHED_PORT}`);
     const appAddresses = Object.fromEntries(apps.map((a) => [a, `${ip(a)}:${COMPOSE_APP_PORT}`]));
-    add(NGINX_CONF_PATH, renderNginx(t, composeNginxView(appAddresses, drained)));
+    const httpsAddresses = t.balancer.tls
+      ? Object.fromEntries(apps.map((a) => [a, `${ip(a)}:${COMPOSE_APP_HTTPS_PORT}`]))
+      : {};
+    add(NGINX_CONF_PATH, renderNginx(t, composeNginxView(t, appAddresses, httpsAddresses, drained)));
     for (const node of apps) {
       add(
         httpdConfPath(node),
@@ -158,6 +175,7 @@ export function renderCluster(topology: Topology, options: RenderOptions): Rende
           errorLog: "/proc/self/fd/2",
           accessLog: "/proc/self/fd/1",
           internalProxy: subnet,
+          httpsListen: t.balancer.tls ? String(COMPOSE_APP_HTTPS_PORT) : "",
         }),
       );
       add(phpIniPath(node), renderPhpIni(t, node, "compose", savePath));

@@ -19,3 +19,6 @@ export const httpdConfPath = (node: string) => `${node}/httpd.conf`;
 export const phpIniPath = (node: string) => `${node}/php.ini`;
 export const PROBE_FILES = ["probe/health.php", "probe/probe.php"] as const;
 export const dockerfilePath = (role: "app" | "lb" | "memcached") => `images/${role}/Dockerfile`;
+
+/** The balancer's TLS files in `<state>/tls/` (made or copied by create, not rendered). */
+export const TLS_FILES = { certificate: "cert.pem", key: "key.pem" } as const;

@@ -2,11 +2,6 @@ import type { Topology } from "../topology/index.js";
 import { SESSION_KEY_PREFIX } from "./constants.js";
 import { renderTemplate } from "./templates.js";
 
-/** Always loaded, in this order: Debian's memcached.so links both serializers. */
-export const BASE_EXTENSIONS = ["igbinary", "msgpack", "memcached"] as const;
-/** Extensions PHP only accepts as `zend_extension=`. */
-const ZEND_EXTENSIONS = new Set(["opcache", "xdebug"]);
-
 export interface IniDirective {
   key: string;
   /** The value as written in php.ini: bare or double-quoted. */
@@ -172,16 +167,6 @@ function managedDirectives(t: Topology, memcached: string[]): Managed[] {
   return list;
 }
 
-/** The extension lines: igbinary, msgpack, memcached, then app.extensions (each once). */
-export function extensionLines(t: Topology): { directive: string; name: string }[] {
-  const names: string[] = [...BASE_EXTENSIONS];
-  for (const name of t.app.extensions) if (!names.includes(name)) names.push(name);
-  return names.map((name) => ({
-    directive: ZEND_EXTENSIONS.has(name) ? "zend_extension" : "extension",
-    name,
-  }));
-}
-
 interface RenderedDirective {
   key: string;
   value: string;
@@ -226,7 +211,6 @@ export function renderPhpIni(t: Topology, node: string, target: string, memcache
     cluster: t.name,
     node,
     target,
-    extensions: extensionLines(t),
     directives: mergedDirectives(t, node, memcached),
   });
 }

@@ -1,11 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { execa } from "execa";
 import { fail } from "../errors.js";
+import type { Topology } from "../topology/index.js";
 import { type ComposeFlavour, detectCompose } from "./compose/flavour.js";
 import { probeDocker } from "./detect.js";
 import type { Prerequisite, StepReporter } from "./driver.js";
 import type { Place } from "./index.js";
-import { checkNativeBinaries } from "./native/binaries.js";
+import { checkNativeBinaries, findProgram, type NativeCheck } from "./native/binaries.js";
+import { phpInstallOf, planExtensions } from "./native/php-extensions.js";
+import { loadFrom } from "./place.js";
 
 export interface DoctorReport {
   docker: { answers: boolean; serverVersion?: string | undefined; error?: string | undefined };
@@ -28,14 +31,53 @@ async function debianLike(): Promise<boolean> {
   }
 }
 
-export async function runDoctor(env: NodeJS.ProcessEnv): Promise<DoctorReport> {
-  const [docker, compose, native, debian] = await Promise.all([
+/**
+ * What this topology needs of the native runtime beyond its programs: the PHP extensions of
+ * app.extensions (installed here or not), and openssl for a development certificate.
+ */
+async function topologyPrerequisites(
+  topology: Topology,
+  native: NativeCheck,
+  env: NodeJS.ProcessEnv,
+): Promise<Prerequisite[]> {
+  const out: Prerequisite[] = [];
+  const install = native.binaries ? phpInstallOf(native.binaries.phpModule) : undefined;
+  if (install) {
+    const plan = await planExtensions(topology, install);
+    const wanted = topology.app.extensions.map((e) => e.toLowerCase());
+    for (const name of wanted) {
+      const missing = plan.missing.find((m) => m.name === name);
+      out.push({
+        name: `PHP extension ${name} (app.extensions)`,
+        ok: missing === undefined,
+        detail: missing ? "not installed" : "installed",
+        ...(missing?.package ? { package: missing.package } : {}),
+      });
+    }
+  }
+  const tls = topology.balancer.tls;
+  if (tls && !(tls.certificate && tls.key)) {
+    const openssl = await findProgram("openssl", env.PATH ?? "");
+    out.push({
+      name: "openssl (development certificate of balancer.tls)",
+      ok: openssl !== undefined,
+      detail: openssl ?? "not found",
+      package: "openssl",
+    });
+  }
+  return out;
+}
+
+export async function runDoctor(env: NodeJS.ProcessEnv, topology?: Topology): Promise<DoctorReport> {
+  const [docker, compose, checked, debian] = await Promise.all([
     probeDocker(env),
     detectCompose(env),
     checkNativeBinaries(env),
     debianLike(),
   ]);
-  const nativeUsable = native.binaries !== undefined;
+  const extra = topology ? await topologyPrerequisites(topology, checked, env) : [];
+  const native = { ...checked, prerequisites: [...checked.prerequisites, ...extra] };
+  const nativeUsable = native.binaries !== undefined && extra.every((p) => p.ok);
   const composeUsable = docker.answers && compose !== undefined;
   const usable = [
     ...(composeUsable ? (["compose"] as const) : []),
@@ -47,7 +89,9 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<DoctorReport> {
     native: { usable: nativeUsable, prerequisites: native.prerequisites },
     usable,
     auto: docker.answers ? "compose" : nativeUsable ? "native" : undefined,
-    missingPackages: native.prerequisites.filter((p) => !p.ok && p.package).map((p) => p.package as string),
+    missingPackages: [
+      ...new Set(native.prerequisites.filter((p) => !p.ok && p.package).map((p) => p.package as string)),
+    ],
     os: { debianLike: debian, root: process.getuid?.() === 0 },
   };
 }
@@ -89,11 +133,21 @@ export interface DoctorResult extends DoctorReport {
 }
 
 /** `phpcluster doctor [--install --yes]`: what is usable here, installing the native runtime's packages when asked. */
+/** The topology of -f when there is a valid one (doctor then also checks what it needs); else none. */
+async function topologyIfAny(place: Pick<Place, "env" | "cwd" | "file">): Promise<Topology | undefined> {
+  try {
+    return (await loadFrom(place)).topology;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function doctor(
-  place: Pick<Place, "env">,
+  place: Pick<Place, "env" | "cwd" | "file">,
   opts: { install: boolean; yes: boolean; reporter: StepReporter; onOutput: (line: string) => void },
 ): Promise<DoctorResult> {
-  let report = await runDoctor(place.env);
+  const topology = await topologyIfAny(place);
+  let report = await runDoctor(place.env, topology);
   let installed: string[] = [];
   if (opts.install && report.missingPackages.length > 0) {
     if (!report.os.debianLike || !report.os.root) {
@@ -113,7 +167,7 @@ export async function doctor(
       installPackages(packages, opts.onOutput, place.env),
     );
     installed = packages;
-    report = await runDoctor(place.env);
+    report = await runDoctor(place.env, topology);
   }
   if (report.usable.length === 0) {
     throw fail.runtimeUnavailable(

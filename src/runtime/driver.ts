@@ -112,7 +112,7 @@ export interface RuntimeDriver {
   /** Tell the running balancer to reload its config (SIGHUP); the kit waits for the new generation. */
   signalBalancerReload(): Promise<void>;
   /** Where the balancer is reachable from this host, when the topology alone does not say (swarm). */
-  balancerEndpoint?(): Promise<{ host: string; port: number }>;
+  balancerEndpoint?(): Promise<{ scheme: "http" | "https"; host: string; port: number }>;
   logs(opts: { node?: string | undefined; tail: number }): Promise<LogChunk[]>;
   /** One HTTP GET to one app node directly, bypassing the balancer. */
   httpGetNode(opts: { node: string; path: string; headers: Record<string, string> }): Promise<HttpReply>;

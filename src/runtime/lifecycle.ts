@@ -16,6 +16,7 @@ import type { OpenCluster } from "./index.js";
 import {
   balancerEndpointOf,
   balancerUrl,
+  type Endpoint,
   nodeNames,
   nodeOf,
   reloadBalancer,
@@ -25,6 +26,7 @@ import {
   waitHealthy,
 } from "./kit/index.js";
 import { writeRendered } from "./rendered.js";
+import { ensureTls } from "./tls.js";
 
 /**
  * The lifecycle: everything commands do to a cluster, in one place and the same for every
@@ -38,8 +40,8 @@ export interface Progress {
   signal?: AbortSignal | undefined;
 }
 
-/** Where the balancer is reachable from this host. */
-export async function balancerEndpoint(driver: RuntimeDriver): Promise<{ host: string; port: number }> {
+/** Where the balancer serves the cluster, from this host. */
+export async function balancerEndpoint(driver: RuntimeDriver): Promise<Endpoint> {
   return driver.balancerEndpoint ? driver.balancerEndpoint() : balancerEndpointOf(driver.cluster.topology);
 }
 
@@ -120,6 +122,7 @@ export async function createCluster(
   const nodes = await withClusterLock(cluster.stateDir, "create", async () => {
     if (await driver.exists()) throw fail.clusterRunning(cluster.topology.name);
     await opts.reporter.step(`render ${driver.name} configs`, () => writeRendered(cluster, driver.name));
+    if (cluster.topology.balancer.tls) await opts.reporter.step("TLS certificate", () => ensureTls(cluster));
     await ensureSecret(cluster.stateDir);
     await recordRuntime(cluster.stateDir, driver.name);
     await bringUp(driver, opts);
@@ -337,6 +340,8 @@ export async function restartNodes(
   return withClusterLock(open.cluster.stateDir, "restart", async () => {
     await requireRunning(driver);
     await opts.reporter.step("render configs", () => writeRendered(driver.cluster, driver.name));
+    // a renewed certificate (or a changed bind address) reaches the balancer with its restart
+    if (chosen.includes("lb") && driver.cluster.topology.balancer.tls) await ensureTls(driver.cluster);
     return restartInPlace(driver, chosen, opts);
   });
 }

@@ -7,6 +7,7 @@ import {
   phpIniPath,
 } from "../render/index.js";
 import { renderFor } from "../runtime/rendered.js";
+import { loadedName, REQUIRED_EXTENSIONS } from "../topology/index.js";
 import { appNodes, type ScenarioContext, topologyOf } from "./context.js";
 import { type Check, type Scenario, timed } from "./report.js";
 
@@ -60,6 +61,9 @@ async function run(ctx: ScenarioContext): Promise<Check[]> {
     contract["memcached.sess_remove_failed_servers"] = "1";
     contract["memcached.sess_server_failure_limit"] = "1";
   }
+  // every node loads the session handler with its serializers, OPcache, and what the topology asks for
+  const needed = [...REQUIRED_EXTENSIONS, "opcache", ...t.app.extensions].map(loadedName);
+  const loadedBy: Record<string, string[]> = {};
   const checks: Check[] = [];
   for (const node of appNodes(ctx)) {
     checks.push(
@@ -73,11 +77,16 @@ async function run(ctx: ScenarioContext): Promise<Check[]> {
           return { ok: false, detail: `the probe on ${node} answered ${reply.status}` };
         const effective = JSON.parse(reply.body) as {
           ini: Record<string, string>;
-          extensions: Record<string, boolean>;
+          loaded?: string[];
+          opcache?: boolean;
         };
         const rendered = parseIni(fileOf(phpIniPath(node)));
         const problems: string[] = [];
-        if (!effective.extensions.memcached) problems.push("the memcached extension is not loaded");
+        const loaded = effective.loaded ?? [];
+        loadedBy[node] = loaded;
+        const absent = needed.filter((e) => !loaded.includes(e));
+        if (absent.length > 0) problems.push(`not loaded: ${absent.join(", ")}`);
+        if (!effective.opcache) problems.push("OPcache is off");
         for (const key of COMPARED) {
           if (!(key in rendered)) continue;
           const want = normalizeIni(rendered[key]);
@@ -93,13 +102,42 @@ async function run(ctx: ScenarioContext): Promise<Check[]> {
           ok: problems.length === 0,
           detail:
             problems.length === 0
-              ? `handler memcached, save_path ${expectedPath}, replicas ${t.sessions.replicas}, lock expiry ${t.sessions.lockExpireMs / 1000}s`
+              ? `handler memcached, save_path ${expectedPath}, replicas ${t.sessions.replicas}, lock expiry ${t.sessions.lockExpireMs / 1000}s; ${loaded.length} extensions, OPcache on`
               : problems.join("; "),
-          data: { effective: Object.fromEntries(COMPARED.map((k) => [k, effective.ini[k]])) },
+          data: {
+            effective: Object.fromEntries(COMPARED.map((k) => [k, effective.ini[k]])),
+            extensions: loaded,
+          },
         };
       }),
     );
   }
+  checks.push(
+    await timed("effective-config", "effective-config extensions", async () => {
+      const nodes = Object.keys(loadedBy);
+      const reference = loadedBy[nodes[0] ?? ""] ?? [];
+      const differ = nodes
+        .map((n) => {
+          const set = loadedBy[n] ?? [];
+          const extra = set.filter((e) => !reference.includes(e));
+          const lacks = reference.filter((e) => !set.includes(e));
+          return extra.length + lacks.length === 0
+            ? undefined
+            : `${n} ${[...extra.map((e) => `+${e}`), ...lacks.map((e) => `-${e}`)].join(" ")} against ${nodes[0]}`;
+        })
+        .filter((d): d is string => d !== undefined);
+      return {
+        ok: nodes.length > 0 && differ.length === 0,
+        detail:
+          nodes.length === 0
+            ? "no app node answered the probe"
+            : differ.length === 0
+              ? `every app node loads the same ${reference.length} extensions (${needed.join(", ")} among them)`
+              : differ.join("; "),
+        data: { extensions: loadedBy },
+      };
+    }),
+  );
   return checks;
 }
 

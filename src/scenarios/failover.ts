@@ -3,6 +3,7 @@ import { withClusterLock } from "../runtime/cluster.js";
 import type { OpenCluster } from "../runtime/index.js";
 import { nodeOf, sleep, throwIfAborted } from "../runtime/kit/index.js";
 import { balancerEndpoint, type Progress, requireRunning } from "../runtime/lifecycle.js";
+import { readTls } from "../runtime/tls.js";
 import {
   holders,
   newClient,
@@ -209,7 +210,7 @@ export async function withScenarioContext<T>(
     const ctx: ScenarioContext = {
       driver,
       secret,
-      endpoint: await balancerEndpoint(driver),
+      endpoint: { ...(await balancerEndpoint(driver)), ca: (await readTls(cluster))?.ca },
       reporter: progress.reporter,
       signal: progress.signal,
       down: new Set(),

@@ -1,4 +1,5 @@
 import http from "node:http";
+import https from "node:https";
 import { CookieJar } from "tough-cookie";
 import { PROBE_PATH, PROBE_SECRET_HEADER } from "../render/index.js";
 
@@ -25,8 +26,11 @@ export interface ProbeReply {
 }
 
 export interface Endpoint {
+  scheme?: "http" | "https";
   host: string;
   port: number;
+  /** HTTPS: the CA to trust (the development CA); without one the certificate is not checked. */
+  ca?: string | undefined;
 }
 
 /**
@@ -46,7 +50,7 @@ export class SessionClient {
     private readonly signal?: AbortSignal | undefined,
   ) {
     const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host;
-    this.base = `http://${host}:${endpoint.port}`;
+    this.base = `${endpoint.scheme ?? "http"}://${host}:${endpoint.port}`;
   }
 
   /** The session id the jar holds, if any. */
@@ -68,8 +72,11 @@ export class SessionClient {
   ) {
     const url = `${this.base}${path}`;
     const t0 = performance.now();
-    const req = http.request(
+    const tls = this.endpoint.scheme === "https";
+    const request = tls ? https.request : http.request;
+    const req = request(
       {
+        ...(tls ? { ca: this.endpoint.ca, rejectUnauthorized: this.endpoint.ca !== undefined } : {}),
         host: this.endpoint.host,
         port: this.endpoint.port,
         path,

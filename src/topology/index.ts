@@ -1,6 +1,7 @@
 export * from "./config.js";
 export * from "./duration.js";
 export * from "./edit.js";
+export * from "./extensions.js";
 export * from "./json-schema.js";
 export * from "./load.js";
 export * from "./rules.js";

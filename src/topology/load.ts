@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
@@ -122,7 +123,11 @@ function allowedKeysAt(p: IssuePath): string[] {
 }
 
 /** Check topology text: every problem at once, each with file, line and column. Pure. */
-export function checkTopologyText(text: string, file: string): TopologyCheck {
+export function checkTopologyText(
+  text: string,
+  file: string,
+  opts: { exists?: (relative: string) => boolean } = {},
+): TopologyCheck {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const errors: TopologyIssue[] = [];
@@ -183,6 +188,7 @@ export function checkTopologyText(text: string, file: string): TopologyCheck {
       }
       rule.check({
         topology: usable,
+        exists: opts.exists,
         error: (p, m) => push("error", p, m, p[0] === "app" && p[1] === "nodes" && p.length === 3),
         warn: (p, m) => push("warning", p, m, true),
       });
@@ -293,7 +299,8 @@ export async function loadTopology(file: string, shown: string = file): Promise<
       { hint: "create one with `phpcluster init`, or point to it with -f <path>", cause: err },
     );
   }
-  const check = checkTopologyText(text, shown);
+  const dir = path.dirname(path.resolve(file));
+  const check = checkTopologyText(text, shown, { exists: (p) => existsSync(path.resolve(dir, p)) });
   if (!check.topology) throw new TopologyError(shown, check.errors);
   return {
     file: shown,

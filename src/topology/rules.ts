@@ -1,5 +1,6 @@
 import leven from "leven";
 import { parseDuration } from "./duration.js";
+import { EXTENSION_PACKAGES, isKnownExtension } from "./extensions.js";
 import type { ParsedTopology } from "./schema.js";
 import { appNodeNames } from "./types.js";
 
@@ -8,6 +9,8 @@ export type Severity = "error" | "warning";
 
 export interface RuleContext {
   topology: ParsedTopology;
+  /** Does a path relative to the topology file exist? (Only when a file is loaded; pure checks skip it.) */
+  exists?: ((relative: string) => boolean) | undefined;
   error(path: IssuePath, message: string): void;
   warn(path: IssuePath, message: string): void;
 }
@@ -163,15 +166,81 @@ export const managedDirectivesFlagged: Rule = {
 
 export const nativePortsInRange: Rule = {
   name: "nativePortsInRange",
-  uses: ["runtime", "balancer.port", "app.replicas", "memcached.nodes"],
+  uses: ["runtime", "balancer.port", "app.replicas", "memcached.nodes", "balancer.tls"],
   check({ topology: t, error }) {
     if (t.runtime !== "native") return;
-    const last = t.balancer.port + t.app.replicas + t.memcached.nodes;
+    const tls = t.balancer.tls !== undefined && t.balancer.tls !== false;
+    // with TLS, every app node has a second port for the requests that came in over HTTPS
+    const last = t.balancer.port + t.app.replicas * (tls ? 2 : 1) + t.memcached.nodes;
+    const tlsPort = typeof t.balancer.tls === "object" ? t.balancer.tls.port : tls ? 8443 : undefined;
+    if (tlsPort !== undefined && tlsPort > t.balancer.port && tlsPort <= last) {
+      error(
+        typeof t.balancer.tls === "object" ? ["balancer", "tls", "port"] : ["balancer", "port"],
+        `the native runtime serves app and Memcached nodes on ports ${t.balancer.port + 1}-${last}, which include tls.port ${tlsPort}: choose ports apart`,
+      );
+    }
     if (last > 65535) {
       error(
         ["balancer", "port"],
         `the native runtime serves app and Memcached nodes on the ports after balancer.port (up to ${last}), ` +
           "which passes 65535: choose a lower balancer.port",
+      );
+    }
+  },
+};
+
+export const extensionsKnown: Rule = {
+  name: "extensionsKnown",
+  uses: ["app.extensions"],
+  check({ topology: t, error }) {
+    const known = Object.keys(EXTENSION_PACKAGES);
+    t.app.extensions.forEach((name, i) => {
+      if (isKnownExtension(name)) return;
+      const hint = didYouMean(name, known);
+      error(
+        ["app", "extensions", i],
+        `no Debian package provides a PHP extension "${name}"${hint ? `; did you mean "${hint}"?` : ""}`,
+      );
+    });
+  },
+};
+
+export const tlsSettings: Rule = {
+  name: "tlsSettings",
+  uses: ["balancer.tls", "balancer.port", "sessions.cookie.secure"],
+  check(ctx) {
+    const { topology: t, error, warn } = ctx;
+    const tls = t.balancer.tls;
+    if (tls === undefined || tls === false) {
+      if (t.sessions.cookie.secure) {
+        warn(
+          ["sessions", "cookie", "secure"],
+          "secure cookies are only sent over HTTPS, and the balancer serves HTTP only: turn on balancer.tls",
+        );
+      }
+      return;
+    }
+    if (tls === true) {
+      if (t.balancer.port === 8443)
+        error(["balancer", "port"], "balancer.port is the default tls.port (8443): choose another one");
+      return;
+    }
+    if (tls.port === t.balancer.port) {
+      error(
+        ["balancer", "tls", "port"],
+        `tls.port ${tls.port} is balancer.port too: HTTP and HTTPS need a port each`,
+      );
+    }
+    for (const field of ["certificate", "key"] as const) {
+      const file = tls[field];
+      if (file !== undefined && ctx.exists && !ctx.exists(file)) {
+        error(["balancer", "tls", field], `${file} does not exist (paths are relative to the topology file)`);
+      }
+    }
+    if ((tls.certificate === undefined) !== (tls.key === undefined)) {
+      error(
+        ["balancer", "tls", tls.certificate === undefined ? "certificate" : "key"],
+        "certificate and key come together (or leave both out for a development certificate)",
       );
     }
   },
@@ -186,4 +255,6 @@ export const RULES: readonly Rule[] = [
   sameSiteNoneNeedsSecure,
   managedDirectivesFlagged,
   nativePortsInRange,
+  extensionsKnown,
+  tlsSettings,
 ];

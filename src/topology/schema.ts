@@ -66,6 +66,28 @@ const port = (description: string, defaultValue: number) =>
     .default(defaultValue)
     .describe(description);
 
+const filePath = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .refine((p) => !PATH_FORBIDDEN_RE.test(p), {
+      error: "the path may not contain quotes, $, backslashes or control characters",
+    })
+    .optional()
+    .describe(description);
+
+export const tlsSchema = z
+  .strictObject({
+    port: port("Host port where HTTPS is served.", 8443),
+    certificate: filePath("PEM certificate (with its chain), relative to the topology file; with key."),
+    key: filePath("PEM private key of the certificate, relative to the topology file; with certificate."),
+    hsts: z
+      .boolean()
+      .default(false)
+      .describe("Send Strict-Transport-Security (off by default: it sticks in browsers for a year)."),
+  })
+  .describe("HTTPS at the balancer.");
+
 export const balancerSchema = z
   .strictObject({
     port: port("Host port where the cluster is served.", 8080),
@@ -91,6 +113,23 @@ export const balancerSchema = z
       .default(1)
       .describe("max_fails of every upstream server (0 disables the accounting)."),
     failTimeout: duration("fail_timeout of every upstream server.", "10s"),
+    stickyCookie: z
+      .string()
+      .regex(SESSION_NAME_RE, {
+        error: (i) => `cookie name "${String(i.input)}" must be letters and digits, starting with a letter`,
+      })
+      .optional()
+      .describe(
+        "The cookie `sticky` hashes on (default: sessions.name). Set it when the application renames its session (session_name('X')): hashing on a cookie no request carries is round robin.",
+      ),
+    tls: z
+      .union([z.boolean(), tlsSchema], {
+        error: "must be true, false or a mapping (port, certificate, key, hsts)",
+      })
+      .optional()
+      .describe(
+        "HTTPS at the balancer. true or a mapping turns it on: HTTP on balancer.port then redirects to HTTPS on tls.port. Without certificate and key, a development certificate is made, signed by a local CA you can trust.",
+      ),
   })
   .describe("The nginx load balancer (node `lb`).");
 
@@ -124,7 +163,7 @@ export const appSchema = z
       )
       .default([])
       .describe(
-        "Extra PHP extensions to load (the distribution's conf.d is not scanned; igbinary, msgpack and memcached are always loaded).",
+        "PHP extensions the application needs beyond the distribution's own set (which every app node has, OPcache included, plus memcached with igbinary and msgpack): images install their Debian packages (mbstring: php-mbstring, pdo_sqlite: php-sqlite3, ...); the native runtime needs them installed (phpcluster doctor --install).",
       ),
     nodes: z
       .record(z.string(), appNodeOverrideSchema)

@@ -6,6 +6,14 @@ export type RuntimeName = "compose" | "native";
 export type RuntimeChoice = RuntimeName | "auto";
 export type IniMap = Record<string, string>;
 
+export interface TlsSettings {
+  port: number;
+  /** Paths as written (relative to the topology file); both or neither (a development certificate). */
+  certificate: string | undefined;
+  key: string | undefined;
+  hsts: boolean;
+}
+
 /** The normalised topology: every default filled, durations in milliseconds, ini values as text. */
 export interface Topology {
   name: string;
@@ -18,6 +26,10 @@ export interface Topology {
     readTimeoutMs: number;
     maxFails: number;
     failTimeoutMs: number;
+    /** The cookie `sticky` hashes on: balancer.stickyCookie, else sessions.name. */
+    stickyCookie: string;
+    /** HTTPS at the balancer, when on. */
+    tls: TlsSettings | undefined;
   };
   app: {
     replicas: number;
@@ -77,6 +89,12 @@ function ms(text: string): number {
   return value;
 }
 
+function tlsOf(tls: ParsedTopology["balancer"]["tls"]): TlsSettings | undefined {
+  if (tls === undefined || tls === false) return undefined;
+  if (tls === true) return { port: 8443, certificate: undefined, key: undefined, hsts: false };
+  return { port: tls.port, certificate: tls.certificate, key: tls.key, hsts: tls.hsts };
+}
+
 /** Pure: the schema's output (already validated) to the normalised shape the renderers use. */
 export function normalizeTopology(p: ParsedTopology): Topology {
   return {
@@ -90,6 +108,8 @@ export function normalizeTopology(p: ParsedTopology): Topology {
       readTimeoutMs: ms(p.balancer.readTimeout),
       maxFails: p.balancer.maxFails,
       failTimeoutMs: ms(p.balancer.failTimeout),
+      stickyCookie: p.balancer.stickyCookie ?? p.sessions.name,
+      tls: tlsOf(p.balancer.tls),
     },
     app: {
       replicas: p.app.replicas,

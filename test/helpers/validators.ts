@@ -147,9 +147,9 @@ export function appNodeEnv(stateDir: string, outDir: string, node: string, docro
   return {
     serverRoot,
     env: {
-      PHP_INI_SCAN_DIR: "",
+      // as the native runtime sets it: the distribution's conf.d, then this node's php.ini
+      PHP_INI_SCAN_DIR: `:${path.join(outDir, node)}`,
       PHPCLUSTER_DOCROOT: docroot,
-      PHPCLUSTER_PHP_INI_DIR: path.join(outDir, node),
       PHPCLUSTER_PHP_MODULE: phpModule,
       PHPCLUSTER_PROBE_DIR: path.join(outDir, "probe"),
       PHPCLUSTER_PROBE_SECRET: "test-secret",
@@ -167,6 +167,7 @@ export interface PhpIniReport {
   igbinary: boolean;
   msgpack: boolean;
   loaded: string | false;
+  scanned: string[];
   ini: Record<string, string | false>;
 }
 
@@ -175,13 +176,29 @@ const PHP_REPORT = `echo json_encode([
   'igbinary' => extension_loaded('igbinary'),
   'msgpack' => extension_loaded('msgpack'),
   'loaded' => php_ini_loaded_file(),
+  'scanned' => array_map('trim', explode(',', (string) php_ini_scanned_files())),
   'ini' => array_map(fn ($k) => ini_get($k), array_combine($argv, $argv)),
 ]);`;
 
-/** Run the PHP CLI on a rendered php.ini only (no conf.d scan) and read back the effective settings. */
+/** The apache2 SAPI's configuration of the distribution's PHP: `/etc/php/X.Y/apache2`. */
+export function apache2PhpDir(): string {
+  const version = fs
+    .readdirSync("/etc/php")
+    .filter((v) => fs.existsSync(`/etc/php/${v}/apache2/php.ini`))
+    .sort()
+    .pop();
+  if (!version) throw new Error("no /etc/php/*/apache2/php.ini (libapache2-mod-php is not installed)");
+  return `/etc/php/${version}/apache2`;
+}
+
+/**
+ * PHP with a rendered php.ini loaded the way mod_php loads it on an app node: the distribution's
+ * apache2 php.ini and conf.d first, then the directory of the rendered php.ini.
+ */
 export function phpWithIni(iniFile: string, keys: string[]): { result: RunResult; report?: PhpIniReport } {
-  const result = run("php", ["-n", "-c", iniFile, "-r", PHP_REPORT, "--", ...keys], {
-    env: { PHP_INI_SCAN_DIR: "" },
+  const sapi = apache2PhpDir();
+  const result = run("php", ["-c", `${sapi}/php.ini`, "-r", PHP_REPORT, "--", ...keys], {
+    env: { PHP_INI_SCAN_DIR: `${sapi}/conf.d:${path.dirname(iniFile)}` },
   });
   if (result.status !== 0) return { result };
   const report = JSON.parse(result.stdout) as PhpIniReport;

@@ -57,6 +57,22 @@ balancer:
   bind: "::1"
   port: 8443
 `,
+  "tls-app-cookie": `name: tls
+balancer:
+  port: 8080
+  stickyCookie: DokuWiki
+  tls:
+    port: 8443
+    certificate: ./certs/cert.pem
+    key: ./certs/key.pem
+    hsts: true
+app:
+  replicas: 2
+  extensions: [mbstring, pdo_sqlite, dom]
+sessions:
+  cookie:
+    secure: true
+`,
 } as const;
 
 export type FixtureName = keyof typeof FIXTURES;

@@ -18,6 +18,7 @@ import {
 } from "../../src/render/index.js";
 import { appNodeNames, memcachedNodeNames, type Topology } from "../../src/topology/index.js";
 import {
+  apache2PhpDir,
   appNodeEnv,
   findBinary,
   makeTempDir,
@@ -209,6 +210,8 @@ describe.skipIf(!available)("the native render, running", () => {
         node: string;
         ini: Record<string, string>;
         extensions: Record<string, boolean>;
+        loaded: string[];
+        opcache: boolean;
         loadedIni: string;
         scanned: string | false;
       };
@@ -216,8 +219,15 @@ describe.skipIf(!available)("the native render, running", () => {
       expect(body.ini["session.save_handler"]).toBe("memcached");
       expect(body.ini["memcached.sess_lock_retries"]).toBe("14");
       expect(body.extensions).toEqual({ memcached: true, igbinary: true, msgpack: true });
-      expect(body.loadedIni).toBe(path.join(out, node, "php.ini"));
-      expect(body.scanned).toBe(false);
+      // the distribution's php.ini and conf.d, then this node's php.ini, scanned last
+      expect(body.loadedIni).toBe(`${apache2PhpDir()}/php.ini`);
+      const scanned = String(body.scanned)
+        .split(",")
+        .map((f) => f.trim());
+      expect(scanned[0]?.startsWith(`${apache2PhpDir()}/conf.d/`)).toBe(true);
+      expect(scanned.at(-1)).toBe(path.join(out, node, "php.ini"));
+      expect(body.loaded).toEqual(expect.arrayContaining(["memcached", "zend opcache"]));
+      expect(body.opcache).toBe(true);
     }
   });
 

@@ -143,13 +143,15 @@ describe("php.ini", () => {
     }
   });
 
-  it.each(FIXTURE_NAMES)("%s: loads igbinary, msgpack, memcached first and each extension once", (name) => {
+  it.each(
+    FIXTURE_NAMES,
+  )("%s: loads no extension itself (the distribution's conf.d loads each, once)", (name) => {
     const t = fixture(name);
-    const text = file(render(t, { target: "native" }), "app1/php.ini");
-    const extensions = [...text.matchAll(/^(?:zend_)?extension=(\S+)$/gm)].map((m) => m[1]);
-    expect(extensions.slice(0, 3)).toEqual(["igbinary", "msgpack", "memcached"]);
-    expect(new Set(extensions).size).toBe(extensions.length);
-    for (const ext of t.app.extensions) expect(extensions).toContain(ext);
+    for (const node of appNodeNames(t)) {
+      const text = file(render(t, { target: "native" }), `${node}/php.ini`);
+      expect(text).not.toMatch(/^\s*(zend_)?extension\s*=/m);
+      expect(file(render(t, { target: "native" }), `${node}/httpd.conf`)).not.toMatch(/PHPINIDir/);
+    }
   });
 
   it.each(FIXTURE_NAMES)("%s: every directive appears once", (name) => {
@@ -297,7 +299,71 @@ describe("nginx.conf", () => {
       "proxy_next_upstream_tries 2;",
     );
     const forwarded = conf.match(/proxy_set_header /g) ?? [];
-    expect(forwarded).toHaveLength(4);
+    expect(forwarded).toHaveLength(6);
+  });
+
+  it("passes the request on as the user sent it: Host with its port, the scheme, the public port", () => {
+    for (const target of ["native", "compose"] as const) {
+      const conf = file(render(fixture("least-conn-public"), { target }), "nginx/nginx.conf");
+      expect(conf).toMatch(/map \$http_host \$phpcluster_host \{\s*""\s+\$host;\s*default \$http_host;/);
+      expect(conf).toContain("proxy_set_header Host $phpcluster_host;");
+      expect(conf).toContain("proxy_set_header X-Forwarded-Proto $scheme;");
+      expect(conf).toContain("proxy_set_header X-Forwarded-Host $phpcluster_host;");
+      // the port the user connected to, also in compose where nginx listens on 80 in its container
+      expect(conf).toContain("proxy_set_header X-Forwarded-Port 9080;");
+      expect(conf).not.toContain("proxy_set_header Host $host;");
+    }
+  });
+
+  it("with TLS: HTTPS on tls.port, HTTP redirected there (but its own endpoints), HSTS when asked", () => {
+    const t = fixture("tls-app-cookie");
+    const native = file(render(t, { target: "native" }), "nginx/nginx.conf");
+    expect(native).toContain("listen 127.0.0.1:8443 ssl;");
+    expect(native).toContain("ssl_certificate ../../tls/cert.pem;");
+    expect(native).toContain("ssl_certificate_key ../../tls/key.pem;");
+    expect(native).toContain("return 301 https://$host:8443$request_uri;");
+    expect(native).toMatch(/location \^~ \/\.phpcluster\/ \{\s*proxy_pass http:\/\/phpcluster_app;/);
+    expect(native).toContain('add_header Strict-Transport-Security "max-age=31536000" always;');
+    expect(native).toMatch(
+      /upstream phpcluster_app_https \{[^}]*server 127\.0\.0\.1:8084 [^}]*server 127\.0\.0\.1:8085 /,
+    );
+    expect(native).toMatch(
+      /listen 127\.0\.0\.1:8443 ssl;[\s\S]*proxy_pass http:\/\/phpcluster_app_https;[\s\S]*X-Forwarded-Port 8443;/,
+    );
+    const compose = file(render(t, { target: "compose" }), "nginx/nginx.conf");
+    expect(compose).toContain("listen 443 ssl;");
+    expect(compose).toContain("ssl_certificate /etc/phpcluster/tls/cert.pem;");
+    // without TLS: no second server, no redirect, no HSTS
+    const plain = file(render(fixture("defaults"), { target: "native" }), "nginx/nginx.conf");
+    expect(plain).not.toMatch(/ssl|return 301|Strict-Transport-Security|phpcluster_app_https/);
+    const port443 = topologyFrom("name: x\nbalancer:\n  tls:\n    port: 443\n");
+    expect(file(render(port443, { target: "native" }), "nginx/nginx.conf")).toContain(
+      "return 301 https://$host$request_uri;",
+    );
+  });
+
+  it("with TLS: each app node takes HTTPS requests on a second port whose virtual host says https", () => {
+    const t = fixture("tls-app-cookie");
+    const httpd = file(render(t, { target: "native" }), "app2/httpd.conf");
+    expect(httpd).toContain("UseCanonicalName Off");
+    expect(httpd).toContain("ServerName http://app2:8080");
+    expect(httpd).toMatch(
+      /Listen 127\.0\.0\.1:8085\n<VirtualHost 127\.0\.0\.1:8085>\n\s+ServerName https:\/\/app2:8443\n\s+SetEnv HTTPS on\n<\/VirtualHost>/,
+    );
+    const compose = file(render(t, { target: "compose" }), "app2/httpd.conf");
+    expect(compose).toMatch(/Listen 443\n<VirtualHost \*:443>/);
+    expect(file(render(fixture("defaults"), { target: "native" }), "app1/httpd.conf")).not.toContain(
+      "VirtualHost",
+    );
+  });
+
+  it("sticky hashes on balancer.stickyCookie when the application renames its session", () => {
+    expect(file(render(fixture("tls-app-cookie"), { target: "native" }), "nginx/nginx.conf")).toContain(
+      "hash $cookie_DokuWiki consistent;",
+    );
+    expect(file(render(fixture("defaults"), { target: "native" }), "nginx/nginx.conf")).toContain(
+      "hash $cookie_PHPSESSID consistent;",
+    );
   });
 
   it("listens where the target needs it, with paths relative to the prefix on native", () => {
@@ -365,7 +431,11 @@ describe("docker-compose.yml", () => {
     const bind = t.balancer.bind.includes(":") ? `[${t.balancer.bind}]` : t.balancer.bind;
     for (const [service, s] of Object.entries(compose.services)) {
       expect(s.container_name).toBeUndefined();
-      expect(s.ports).toEqual(service === "lb" ? [`${bind}:${t.balancer.port}:80`] : undefined);
+      const published = [
+        `${bind}:${t.balancer.port}:80`,
+        ...(t.balancer.tls ? [`${bind}:${t.balancer.tls.port}:443`] : []),
+      ];
+      expect(s.ports).toEqual(service === "lb" ? published : undefined);
       expect(s.healthcheck?.test[0]).toBe("CMD");
       for (const dependency of Object.values(s.depends_on ?? {})) {
         expect(dependency).toEqual({ condition: "service_healthy" });
@@ -396,7 +466,8 @@ describe("docker-compose.yml", () => {
     const compose = composeFile(render(fixture("defaults"), { target: "compose" }));
     const app2 = compose.services.app2;
     expect(app2?.environment).toMatchObject({
-      PHP_INI_SCAN_DIR: "",
+      // the distribution's conf.d (the empty entry), then this node's php.ini
+      PHP_INI_SCAN_DIR: ":/etc/phpcluster",
       PHPCLUSTER_NODE: "app2",
       // The one value Compose interpolates: the secret, from the environment of `docker compose`.
       [PROBE_SECRET_ENV]: `\${${PROBE_SECRET_ENV}:?run phpcluster create}`,

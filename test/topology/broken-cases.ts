@@ -206,6 +206,47 @@ export const BROKEN_CASES: BrokenCase[] = [
     issues: [{ line: 3, path: "app.root", message: /may not contain/ }],
   },
   {
+    name: "an extension no Debian package provides",
+    yaml: "name: shop\napp:\n  extensions:\n    - mbstring\n    - mbstrng\n    - frobnicate\n",
+    issues: [
+      {
+        line: 5,
+        path: "app.extensions[1]",
+        message: 'no Debian package provides a PHP extension "mbstrng"; did you mean "mbstring"?',
+      },
+      {
+        line: 6,
+        path: "app.extensions[2]",
+        message: 'no Debian package provides a PHP extension "frobnicate"',
+      },
+    ],
+  },
+  {
+    name: "a TLS certificate without its key",
+    yaml: "name: shop\nbalancer:\n  tls:\n    certificate: ./cert.pem\n",
+    issues: [{ line: 4, path: "balancer.tls.key", message: /certificate and key come together/ }],
+  },
+  {
+    name: "HTTP and HTTPS on one port",
+    yaml: "name: shop\nbalancer:\n  port: 9000\n  tls:\n    port: 9000\n",
+    issues: [{ line: 5, path: "balancer.tls.port", message: /HTTP and HTTPS need a port each/ }],
+  },
+  {
+    name: "tls is neither a flag nor a mapping",
+    yaml: "name: shop\nbalancer:\n  tls: yes please\n",
+    issues: [{ line: 3, path: "balancer.tls", message: /must be true, false or a mapping/ }],
+  },
+  {
+    name: "a sticky cookie name that would inject config",
+    yaml: 'name: shop\nbalancer:\n  stickyCookie: "x; return 200"\n',
+    issues: [{ line: 3, path: "balancer.stickyCookie", message: /must be letters and digits/ }],
+  },
+  {
+    name: "native: tls.port among the nodes' ports",
+    yaml: "name: shop\nruntime: native\nbalancer:\n  port: 9000\n  tls:\n    port: 9002\n",
+    issues: [{ line: 6, path: "balancer.tls.port", message: /include tls.port 9002/ }],
+  },
+  {
     name: "several problems at once",
     yaml: [
       "name: Bad_Name",

@@ -34,6 +34,8 @@ describe("checkTopologyText on valid topologies", () => {
         readTimeoutMs: 30000,
         maxFails: 1,
         failTimeoutMs: 10000,
+        stickyCookie: "PHPSESSID",
+        tls: undefined,
       },
       app: { replicas: 2, root: "./public", ini: {}, extensions: [], nodes: {} },
       sessions: {
@@ -86,5 +88,28 @@ describe("checkTopologyText on valid topologies", () => {
   it("accepts an explicit public bind and an IPv6 loopback", () => {
     expect(checkTopologyText("name: a\nbalancer: {bind: 0.0.0.0}\n", "t").errors).toEqual([]);
     expect(checkTopologyText("name: a\nbalancer: {bind: '::1'}\n", "t").errors).toEqual([]);
+  });
+
+  it("warns that secure cookies need HTTPS, and not once TLS is on", () => {
+    const plain = checkTopologyText("name: shop\nsessions:\n  cookie:\n    secure: true\n", "phpcluster.yml");
+    expect(plain.errors).toEqual([]);
+    expect(plain.warnings).toEqual([
+      expect.objectContaining({
+        line: 4,
+        path: "sessions.cookie.secure",
+        message: expect.stringMatching(/turn on balancer.tls/),
+      }),
+    ]);
+    const tls = checkTopologyText(
+      "name: shop\nbalancer:\n  tls: true\nsessions:\n  cookie:\n    secure: true\n",
+      "phpcluster.yml",
+    );
+    expect(tls.warnings).toEqual([]);
+    expect(tls.topology?.balancer.tls).toEqual({
+      port: 8443,
+      certificate: undefined,
+      key: undefined,
+      hsts: false,
+    });
   });
 });

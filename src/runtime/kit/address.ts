@@ -7,13 +7,22 @@ export function connectHost(host: string): string {
   return host;
 }
 
-/** Where the balancer of a topology is reachable from this host (a driver may know better). */
-export function balancerEndpointOf(t: Topology): { host: string; port: number } {
-  return { host: connectHost(t.balancer.bind), port: t.balancer.port };
+export interface Endpoint {
+  scheme: "http" | "https";
+  host: string;
+  port: number;
+}
+
+/** Where the balancer of a topology serves the cluster, from this host: HTTPS when TLS is on (a driver may know better). */
+export function balancerEndpointOf(t: Topology): Endpoint {
+  const host = connectHost(t.balancer.bind);
+  return t.balancer.tls
+    ? { scheme: "https", host, port: t.balancer.tls.port }
+    : { scheme: "http", host, port: t.balancer.port };
 }
 
 /** The balancer's URL for people: `http://127.0.0.1:8080/`, IPv6 in brackets. */
-export function balancerUrl(endpoint: { host: string; port: number }): string {
+export function balancerUrl(endpoint: Endpoint): string {
   const { host, port } = endpoint;
-  return `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+  return `${endpoint.scheme}://${host.includes(":") ? `[${host}]` : host}:${port}/`;
 }

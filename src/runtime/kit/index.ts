@@ -1,5 +1,5 @@
 /** The runtime kit: what every driver shares, so that a driver keeps only its transport. */
-export { balancerEndpointOf, balancerUrl, connectHost } from "./address.js";
+export { balancerEndpointOf, balancerUrl, connectHost, type Endpoint } from "./address.js";
 export { startHealthy, type WaitOptions, waitHealthy } from "./health.js";
 export { type HttpGetOptions, type HttpGetReply, httpGet } from "./http.js";
 export { lastLines, logTail } from "./logs.js";

@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { fail } from "../../errors.js";
-import { hostPort, nativeAddresses } from "../../render/addresses.js";
+import { writeFileAtomically } from "../../files/write.js";
+import { hostPort, nativeAddresses, nativeHttpsOriginAddresses } from "../../render/addresses.js";
 import { HEALTH_PATH, NGINX_STATUS_PATH, PROBE_SECRET_ENV } from "../../render/constants.js";
 import { httpdConfPath, NGINX_CONF_PATH } from "../../render/paths.js";
 import { clusterNodes, type NodeInfo } from "../../topology/index.js";
@@ -28,6 +29,7 @@ import {
   waitUntil,
 } from "../kit/index.js";
 import { checkNativeBinaries, type NativeBinaries } from "./binaries.js";
+import { extensionsIni, phpInstallOf, planExtensions } from "./php-extensions.js";
 import { isDeadState, listProcesses, readCmdline } from "./procfs.js";
 import {
   connectSupervisor,
@@ -45,6 +47,8 @@ interface NodeSpec {
   node: NodeInfo;
   host: string;
   port: number;
+  /** Every address it listens on (its own, and with TLS the second one of app nodes and lb). */
+  listens: { host: string; port: number }[];
   command: string;
   args: string[];
   env: Record<string, string>;
@@ -95,6 +99,8 @@ export class NativeDriver implements RuntimeDriver {
     const { cluster } = this;
     const bin = await this.requireBinaries();
     const addresses = nativeAddresses(cluster.topology);
+    const httpsOrigin = nativeHttpsOriginAddresses(cluster.topology);
+    const tls = cluster.topology.balancer.tls;
     const secret = (await readSecret(cluster.stateDir)) ?? "";
     const root = process.getuid?.() === 0;
     const baseEnv = { PATH: cluster.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" };
@@ -102,7 +108,14 @@ export class NativeDriver implements RuntimeDriver {
       const address = addresses[node.name] ?? { host: "127.0.0.1", port: 0 };
       const dir = this.nodeDir(node.name);
       const logFile = path.join(dir, "logs", "output.log");
-      const common = { node, host: address.host, port: address.port, logFile };
+      const extra =
+        node.role === "app" && httpsOrigin[node.name]
+          ? [httpsOrigin[node.name] as { host: string; port: number }]
+          : node.role === "balancer" && tls
+            ? [{ host: cluster.topology.balancer.bind, port: tls.port }]
+            : [];
+      const listens = [{ host: address.host, port: address.port }, ...extra];
+      const common = { node, host: address.host, port: address.port, listens, logFile };
       if (node.role === "memcached") {
         return {
           ...common,
@@ -125,10 +138,10 @@ export class NativeDriver implements RuntimeDriver {
           args: ["-d", dir, "-f", path.join(cluster.renderDir, httpdConfPath(node.name)), "-DFOREGROUND"],
           env: {
             ...baseEnv,
-            PHP_INI_SCAN_DIR: "",
+            // the distribution's conf.d (the empty entry), this node's php.ini, then what it lacks
+            PHP_INI_SCAN_DIR: `:${path.join(cluster.renderDir, node.name)}:${this.extensionsDir()}`,
             PHPCLUSTER_NODE: node.name,
             PHPCLUSTER_DOCROOT: cluster.docroot,
-            PHPCLUSTER_PHP_INI_DIR: path.join(cluster.renderDir, node.name),
             PHPCLUSTER_PHP_MODULE: bin.phpModule,
             PHPCLUSTER_PROBE_DIR: path.join(cluster.renderDir, "probe"),
             [PROBE_SECRET_ENV]: secret,
@@ -195,7 +208,7 @@ export class NativeDriver implements RuntimeDriver {
   }
 
   private async checkPorts(specs: NodeSpec[]): Promise<void> {
-    const taken = await portsInUse(specs.map((s) => ({ node: s.node.name, host: s.host, port: s.port })));
+    const taken = await portsInUse(specs.flatMap((s) => s.listens.map((l) => ({ node: s.node.name, ...l }))));
     if (taken.length > 0) throw fail.portInUse(taken, PORT_HINT);
   }
 
@@ -222,6 +235,38 @@ export class NativeDriver implements RuntimeDriver {
   async preflight(): Promise<void> {
     await this.checkPorts(await this.specs());
     await this.checkReadable();
+    await this.prepareExtensions();
+  }
+
+  /** Where the ini goes that loads the extensions the distribution's conf.d lacks. */
+  private extensionsDir(): string {
+    return path.join(this.cluster.stateDir, "nodes", "php");
+  }
+
+  /**
+   * The app nodes get the distribution's extensions (its conf.d) plus what the topology needs;
+   * those installed but not enabled are loaded by an ini of ours, and those not installed stop
+   * the start with the packages to install.
+   */
+  private async prepareExtensions(): Promise<void> {
+    const bin = await this.requireBinaries();
+    const install = phpInstallOf(bin.phpModule);
+    if (!install) return;
+    const plan = await planExtensions(this.cluster.topology, install);
+    if (plan.missing.length > 0) {
+      const packages = [...new Set(plan.missing.map((m) => m.package))].join(" ");
+      throw fail.runtimeUnavailable(
+        `the app nodes need PHP extension${plan.missing.length > 1 ? "s" : ""} not installed here: ${plan.missing
+          .map((m) => `${m.name} (${m.package})`)
+          .join(", ")}`,
+        `install ${packages} (\`phpcluster doctor --install --yes\` does it on Debian as root), or remove them from app.extensions`,
+        { missing: plan.missing },
+      );
+    }
+    const file = path.join(this.extensionsDir(), "phpcluster-extensions.ini");
+    const text = extensionsIni(plan);
+    if (text) await writeFileAtomically(file, text);
+    else await rm(file, { force: true });
   }
 
   async prepare(): Promise<void> {
@@ -242,6 +287,7 @@ export class NativeDriver implements RuntimeDriver {
     // leftovers of a killed parent (Apache children) would hold the port
     if (p && p.liveMembers.length > 0) await client.stop(opts.node, { timeoutMs: 2000 });
     await this.checkPorts([spec]);
+    if (spec.node.role === "app") await this.prepareExtensions();
     for (const dir of [...spec.dirs, path.dirname(spec.logFile)]) await mkdir(dir, { recursive: true });
     await client.start({
       name: spec.node.name,

@@ -4,8 +4,10 @@
 //
 // It answers only requests that carry the cluster's probe secret in the X-Phpcluster-Secret
 // header; anything else gets a plain 404 that reveals nothing.
-//   ?action=ini          the effective session settings of this node (no session is started)
+//   ?action=ini          the effective session settings of this node, its loaded extensions and
+//                        whether OPcache is on (no session is started)
 //        &keys=a,b        also these directives (names of letters, digits, dots and underscores)
+//   ?action=request      the request as PHP sees it: scheme, HTTPS, host, port, client address
 //   ?action=session      (default) start the session, increment a counter, report what happened
 //        &nonce=<a-z0-9>  store a marker in the session (1-64 letters or digits)
 //        &hold=<ms>       keep the session (and its lock) for 0-30000 ms before saving it
@@ -20,6 +22,23 @@ function phpcluster_respond(int $status, array $body): void
     header('Cache-Control: no-store');
     echo json_encode($body, JSON_UNESCAPED_SLASHES | JSON_PARTIAL_OUTPUT_ON_ERROR), "\n";
     exit;
+}
+
+function phpcluster_loaded_extensions(): array
+{
+    $names = array_map('strtolower', array_merge(get_loaded_extensions(), get_loaded_extensions(true)));
+    $names = array_values(array_unique($names));
+    sort($names);
+    return $names;
+}
+
+function phpcluster_opcache_enabled(): bool
+{
+    if (!function_exists('opcache_get_status')) {
+        return false;
+    }
+    $status = @opcache_get_status(false);
+    return is_array($status) && !empty($status['opcache_enabled']);
 }
 
 $secret = getenv('PHPCLUSTER_PROBE_SECRET');
@@ -63,9 +82,22 @@ if ($action === 'ini') {
             'igbinary' => extension_loaded('igbinary'),
             'msgpack' => extension_loaded('msgpack'),
         ],
+        // every extension, Zend ones (OPcache) included, by lower-case name
+        'loaded' => phpcluster_loaded_extensions(),
+        'opcache' => phpcluster_opcache_enabled(),
         'loadedIni' => php_ini_loaded_file(),
         'scanned' => php_ini_scanned_files(),
     ]);
+}
+
+if ($action === 'request') {
+    $keys = ['HTTPS', 'REQUEST_SCHEME', 'SERVER_NAME', 'SERVER_PORT', 'HTTP_HOST', 'REMOTE_ADDR',
+        'HTTP_X_FORWARDED_PROTO', 'HTTP_X_FORWARDED_HOST', 'HTTP_X_FORWARDED_PORT', 'HTTP_X_FORWARDED_FOR'];
+    $server = [];
+    foreach ($keys as $key) {
+        $server[$key] = isset($_SERVER[$key]) ? (string) $_SERVER[$key] : null;
+    }
+    phpcluster_respond(200, ['node' => $node, 'server' => $server]);
 }
 
 if ($action !== 'session') {
