@@ -22,7 +22,10 @@ const times = Object.fromEntries(cases.map((c) => [c.name, []]));
 for (let i = 0; i < runs + 1; i++) {
   for (const c of cases) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, c.args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, CI: "true" } });
+    const r = spawnSync(process.execPath, c.args, {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, CI: "true" },
+    });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 0) throw new Error(`${c.name} exited ${r.status}: ${r.stderr}`);
     if (i > 0) times[c.name].push(ms); // the first round warms the file cache
