@@ -164,6 +164,22 @@ describe("native runtime lifecycle", () => {
     }
   });
 
+  it("an app.extensions extension that is not installed: create names its package and starts nothing; doctor names it too", async () => {
+    const m = await makeCluster("noext");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(
+      m.file,
+      `${readFileSync(m.file, "utf8")}\n`.replace("app:\n", "app:\n  extensions: [gmp]\n"),
+    );
+    expect(readFileSync(m.file, "utf8")).toContain("extensions: [gmp]");
+    const r = await cli(m, ["create", "--json"]);
+    expect(r.exitCode).toBe(4);
+    expect(JSON.parse(r.stdout).error.message).toContain("gmp (php-gmp)");
+    expect(existsSync(path.join(m.stateDir, "processes.json"))).toBe(false);
+    const doctor = JSON.parse((await cli(m, ["doctor", "--json"])).stdout);
+    expect(doctor.data?.missingPackages ?? doctor.error?.details?.missingPackages).toContain("php-gmp");
+  });
+
   it("a missing program gives the doctor hint and starts nothing", async () => {
     const m = await makeCluster("nobin");
     const r = await runCli(["create", "-f", m.file], {
