@@ -28,6 +28,9 @@ export interface NodeStatus {
   address: string;
   pid?: number | undefined;
   detail?: string | undefined;
+  /** Memcached nodes: the items held, and whether the node is filling itself from its peers. */
+  items?: number | undefined;
+  warming?: boolean | undefined;
 }
 
 /** One reading of one node, as its runtime sees it. */
@@ -38,6 +41,10 @@ export interface NodeReading {
   detail?: string | undefined;
   pid?: number | undefined;
   address: string;
+  items?: number | undefined;
+  warming?: boolean | undefined;
+  /** Memcached nodes: the memcached server process (the node's pid is its launcher's). */
+  memcachedPid?: number | undefined;
 }
 
 export interface StepReporter {

@@ -148,6 +148,8 @@ export async function clusterStatusOf(driver: RuntimeDriver): Promise<NodeStatus
       address: r?.address ?? "",
       ...(r?.pid !== undefined && r.state !== "stopped" ? { pid: r.pid } : {}),
       ...(r?.detail !== undefined ? { detail: r.detail } : {}),
+      ...(r?.items !== undefined ? { items: r.items } : {}),
+      ...(r?.warming !== undefined ? { warming: r.warming } : {}),
     };
   });
 }
@@ -254,11 +256,11 @@ export async function restartInPlace(
   const caches = memcachedNodeNames(t).filter((n) => chosen.includes(n));
   for (const cache of caches) {
     throwIfAborted(opts.signal);
-    r.warn(
-      t.sessions.replicas === 0
-        ? `restarting ${cache} loses the sessions it holds (sessions.replicas is 0)`
-        : `${cache} comes back empty: sessions whose primary copy it held are lost (php-memcached reads the returning node first)`,
-    );
+    if (t.sessions.replicas === 0) {
+      r.warn(
+        `${cache} keeps its sessions (a warm restart), but they cannot be read while it restarts (sessions.replicas is 0: no second copy)`,
+      );
+    }
     opts.touched?.push(cache);
     await r.step(`restart ${cache}`, () =>
       withRestore(driver, cache, () => restartNode(driver, cache, opts)),

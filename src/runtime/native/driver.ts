@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { fail } from "../../errors.js";
@@ -6,7 +6,7 @@ import { writeFileAtomically } from "../../files/write.js";
 import { hostPort, nativeAddresses, nativeHttpsOriginAddresses } from "../../render/addresses.js";
 import { HEALTH_PATH, NGINX_STATUS_PATH, PROBE_SECRET_ENV } from "../../render/constants.js";
 import { httpdConfPath, NGINX_CONF_PATH } from "../../render/paths.js";
-import { clusterNodes, type NodeInfo } from "../../topology/index.js";
+import { clusterNodes, memcachedNodeNames, type NodeInfo } from "../../topology/index.js";
 import { readSecret } from "../cluster.js";
 import type {
   ClusterContext,
@@ -28,6 +28,8 @@ import {
   portsInUse,
   waitUntil,
 } from "../kit/index.js";
+import { launcherDir, nativeLauncherConfig, nativeMemoryDir } from "../memcached/config.js";
+import type { LauncherStatus } from "../memcached/launcher.js";
 import { checkNativeBinaries, type NativeBinaries } from "./binaries.js";
 import { extensionsIni, phpInstallOf, planExtensions } from "./php-extensions.js";
 import { isDeadState, listProcesses, readCmdline } from "./procfs.js";
@@ -58,6 +60,8 @@ interface NodeSpec {
   logFiles: string[];
   /** Graceful stop: SIGWINCH lets Apache finish in-flight requests; nginx finishes them on SIGQUIT. */
   stopSignal: NodeJS.Signals;
+  /** The stop signal goes to the group's leader only. */
+  leaderOnly?: boolean;
 }
 
 /**
@@ -117,18 +121,18 @@ export class NativeDriver implements RuntimeDriver {
       const listens = [{ host: address.host, port: address.port }, ...extra];
       const common = { node, host: address.host, port: address.port, listens, logFile };
       if (node.role === "memcached") {
+        // the launcher runs memcached (restartable memory, warm from its peers, see memcached/launcher.ts)
         return {
           ...common,
-          command: bin.memcached,
-          args: [
-            ...(root ? ["-u", "memcache"] : []),
-            ...["-l", address.host, "-p", String(address.port), "-U", "0"],
-            ...["-m", String(cluster.topology.memcached.memory), "-c", "1024", "-t", "2"],
-          ],
+          command: process.execPath,
+          args: [path.join(launcherDir(), "launcher.js"), path.join(dir, "launcher.json")],
           env: baseEnv,
           dirs: [path.join(dir, "logs")],
           logFiles: [logFile],
-          stopSignal: "SIGTERM",
+          // SIGUSR1 to the launcher only: it holds the sessions' locks, makes memcached save its
+          // memory (memcached's own SIGUSR1), and exits; a signal to the group would stop memcached at once
+          stopSignal: "SIGUSR1",
+          leaderOnly: true,
         };
       }
       if (node.role === "app") {
@@ -238,6 +242,39 @@ export class NativeDriver implements RuntimeDriver {
     await this.prepareExtensions();
   }
 
+  private memoryDir(): string {
+    return nativeMemoryDir(this.cluster.topology, this.cluster.stateDir);
+  }
+
+  private async writeLauncherConfig(spec: NodeSpec): Promise<void> {
+    const bin = await this.requireBinaries();
+    const addresses = nativeAddresses(this.cluster.topology);
+    const servers = memcachedNodeNames(this.cluster.topology).map(
+      (m) => addresses[m] as { host: string; port: number },
+    );
+    const config = nativeLauncherConfig(this.cluster.topology, spec.node.name, {
+      servers,
+      memoryDir: this.memoryDir(),
+      memcached: bin.memcached,
+      root: process.getuid?.() === 0,
+    });
+    await writeFileAtomically(
+      path.join(this.nodeDir(spec.node.name), "launcher.json"),
+      `${JSON.stringify(config, null, 2)}\n`,
+    );
+  }
+
+  /** What the launcher of a memcached node says: warming or serving, items. */
+  private launcherStatus(node: string): LauncherStatus | undefined {
+    try {
+      return JSON.parse(
+        readFileSync(path.join(this.memoryDir(), node, "status.json"), "utf8"),
+      ) as LauncherStatus;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Where the ini goes that loads the extensions the distribution's conf.d lacks. */
   private extensionsDir(): string {
     return path.join(this.cluster.stateDir, "nodes", "php");
@@ -288,6 +325,7 @@ export class NativeDriver implements RuntimeDriver {
     if (p && p.liveMembers.length > 0) await client.stop(opts.node, { timeoutMs: 2000 });
     await this.checkPorts([spec]);
     if (spec.node.role === "app") await this.prepareExtensions();
+    if (spec.node.role === "memcached") await this.writeLauncherConfig(spec);
     for (const dir of [...spec.dirs, path.dirname(spec.logFile)]) await mkdir(dir, { recursive: true });
     await client.start({
       name: spec.node.name,
@@ -302,7 +340,11 @@ export class NativeDriver implements RuntimeDriver {
   async stopNode(opts: { node: string; graceMs: number }): Promise<void> {
     const spec = await this.spec(opts.node);
     const client = await this.client();
-    await client.stop(opts.node, { signal: spec.stopSignal, timeoutMs: opts.graceMs });
+    await client.stop(opts.node, {
+      signal: spec.stopSignal,
+      timeoutMs: opts.graceMs,
+      leaderOnly: spec.leaderOnly,
+    });
   }
 
   async killNode(opts: { node: string }): Promise<void> {
@@ -335,6 +377,7 @@ export class NativeDriver implements RuntimeDriver {
     if (report.remaining.length > 0) {
       throw fail.runtime("STOP_FAILED", `could not stop ${report.remaining.join(", ")}`);
     }
+    await rm(this.memoryDir(), { recursive: true, force: true });
   }
 
   async inspect(opts: { nodes?: string[] | undefined } = {}): Promise<Record<string, NodeReading>> {
@@ -354,11 +397,22 @@ export class NativeDriver implements RuntimeDriver {
           out[spec.node.name] = { state: "stopped", failed: p !== undefined, address, detail: why };
           return;
         }
+        const launcher = spec.node.role === "memcached" ? this.launcherStatus(spec.node.name) : undefined;
+        const extra = launcher
+          ? { items: launcher.items, warming: launcher.state === "warming", memcachedPid: launcher.pid }
+          : {};
         try {
           await this.probe(spec);
-          out[spec.node.name] = { state: "running", address, pid: p.pid };
+          if (launcher?.state === "warming") throw new Error("warming: filling from its peers");
+          out[spec.node.name] = { state: "running", address, pid: p.pid, ...extra };
         } catch (err) {
-          out[spec.node.name] = { state: "unhealthy", address, pid: p.pid, detail: (err as Error).message };
+          out[spec.node.name] = {
+            state: "unhealthy",
+            address,
+            pid: p.pid,
+            detail: (err as Error).message,
+            ...extra,
+          };
         }
       }),
     );

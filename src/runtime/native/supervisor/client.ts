@@ -172,11 +172,12 @@ export class SupervisorClient {
   /** Signal the whole group, wait for it to be gone, SIGKILL it after `timeoutMs`. */
   stop(
     name: string,
-    opts: { signal?: NodeJS.Signals; timeoutMs?: number } & RequestOptions = {},
+    opts: { signal?: NodeJS.Signals; timeoutMs?: number; leaderOnly?: boolean } & RequestOptions = {},
   ): Promise<StopResponse> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
     const req: Extract<SupervisorRequest, { op: "stop" }> = { op: "stop", name, timeoutMs };
     if (opts.signal) req.signal = opts.signal;
+    if (opts.leaderOnly) req.leaderOnly = true;
     return this.request<"stop">(req, opts.requestTimeoutMs ?? timeoutMs + STOP_SLACK_MS);
   }
 

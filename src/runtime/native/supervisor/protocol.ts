@@ -66,6 +66,8 @@ export const stopRequestSchema = z.object({
   signal: signalName.optional(),
   /** Grace period before SIGKILL (default {@link DEFAULT_STOP_TIMEOUT_MS}). */
   timeoutMs: timeoutMs.optional(),
+  /** Signal the leader only (it stops its children itself, e.g. the memcached launcher); the group is still waited for and killed after the grace. */
+  leaderOnly: z.boolean().optional(),
 });
 
 export const signalRequestSchema = z.object({

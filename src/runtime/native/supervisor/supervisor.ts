@@ -215,7 +215,12 @@ export class Supervisor {
   }
 
   stop(req: Omit<StopRequest, "op">): Promise<StopResponse> {
-    return this.stopOne(req.name, req.signal ?? "SIGTERM", req.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+    return this.stopOne(
+      req.name,
+      req.signal ?? "SIGTERM",
+      req.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+      req.leaderOnly ?? false,
+    );
   }
 
   signal(req: Omit<SignalRequest, "op">): SignalResponse {
@@ -321,19 +326,29 @@ export class Supervisor {
     setTimeout(() => this.onExit(0), 50);
   }
 
-  private stopOne(name: string, signal: NodeJS.Signals, timeoutMs: number): Promise<StopResponse> {
+  private stopOne(
+    name: string,
+    signal: NodeJS.Signals,
+    timeoutMs: number,
+    leaderOnly = false,
+  ): Promise<StopResponse> {
     const managed = this.procs.get(name);
     if (!managed)
       return Promise.resolve({ ok: true, alreadyStopped: true, exitCode: null, signal: null, forced: false });
     if (managed.stopping) return managed.stopping;
-    const promise = this.doStop(managed, signal, timeoutMs).finally(() => {
+    const promise = this.doStop(managed, signal, timeoutMs, leaderOnly).finally(() => {
       managed.stopping = undefined;
     });
     managed.stopping = promise;
     return promise;
   }
 
-  private async doStop(managed: Managed, signal: NodeJS.Signals, timeoutMs: number): Promise<StopResponse> {
+  private async doStop(
+    managed: Managed,
+    signal: NodeJS.Signals,
+    timeoutMs: number,
+    leaderOnly = false,
+  ): Promise<StopResponse> {
     const rec = managed.record;
     if (rec.adopted) this.pollAdopted();
     let alreadyStopped = false;
@@ -361,8 +376,12 @@ export class Supervisor {
     };
     const done = () => leaderGone() && groupMembers(rec.pgid).length === 0;
 
-    this.log(`stopping ${rec.name} (pgid ${rec.pgid}) with ${signal}`);
-    signalGroup(rec.pgid, signal);
+    this.log(`stopping ${rec.name} (pgid ${rec.pgid}) with ${signal}${leaderOnly ? " to its leader" : ""}`);
+    if (leaderOnly && rec.state === "running") {
+      try {
+        process.kill(rec.pid, signal);
+      } catch {}
+    } else signalGroup(rec.pgid, signal);
     // A stopped (SIGSTOP) process only acts on the signal once continued.
     if (signal !== "SIGKILL" && signal !== "SIGCONT") signalGroup(rec.pgid, "SIGCONT");
     let forced = false;
