@@ -317,7 +317,7 @@ class Launcher {
               }
               continue;
             }
-            if (mine && mine.value.equals(item.value) && mine.flags === item.flags) continue;
+            if (mine?.value.equals(item.value) && mine.flags === item.flags) continue;
             writes.push(
               target.set(item, opts.guarded ? (mine ? { cas: mine.cas } : { add: true }) : {}).then((r) => {
                 if (r === "HD") copied++;

@@ -106,7 +106,6 @@ export class NativeDriver implements RuntimeDriver {
     const httpsOrigin = nativeHttpsOriginAddresses(cluster.topology);
     const tls = cluster.topology.balancer.tls;
     const secret = (await readSecret(cluster.stateDir)) ?? "";
-    const root = process.getuid?.() === 0;
     const baseEnv = { PATH: cluster.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" };
     return clusterNodes(cluster.topology).map((node): NodeSpec => {
       const address = addresses[node.name] ?? { host: "127.0.0.1", port: 0 };
