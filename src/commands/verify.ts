@@ -9,7 +9,7 @@ import { SCENARIOS, type ScenarioName } from "../scenarios/registry.js";
 import type { VerifyReport } from "../scenarios/report.js";
 import { verifyCluster } from "../scenarios/verify.js";
 import type { RuntimeChoice } from "../topology/index.js";
-import { examples, runtimeOption } from "./common.js";
+import { examples, positiveInt, runtimeOption } from "./common.js";
 
 export function formatVerify(r: VerifyReport, s: Style): string {
   const rows = r.checks.map((c) => [
@@ -33,6 +33,12 @@ export function configure(cmd: Command, app: App): void {
     )
     .addOption(new Option("--scenario <name...>", "run only these scenarios").choices([...SCENARIOS]))
     .option("--junit <file>", "also write the report as JUnit XML")
+    .option(
+      "--sessions <n>",
+      "sessions the load scenarios keep busy (memcached-node-loss, memcached-restart)",
+      positiveInt,
+      200,
+    )
     .addOption(runtimeOption())
     .addHelpText(
       "after",

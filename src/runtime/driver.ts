@@ -45,6 +45,8 @@ export interface NodeReading {
   warming?: boolean | undefined;
   /** Memcached nodes: the memcached server process (the node's pid is its launcher's). */
   memcachedPid?: number | undefined;
+  /** Memcached nodes: the launcher's last return (time away, copy time, what it copied). */
+  recovery?: { reason: string; awayMs: number; copyMs: number; copied: number; holdMs: number } | undefined;
 }
 
 export interface StepReporter {

@@ -15,7 +15,11 @@ export interface ScenarioContext {
   signal?: AbortSignal | undefined;
   /** Nodes this run took down and has not brought back yet: restored when the run ends, however it ends. */
   down: Set<string>;
+  /** The load of the scenarios that run one (verify --sessions): sessions, concurrent clients, bytes each. */
+  load: { sessions: number; concurrency: number; pad: number };
 }
+
+export const DEFAULT_LOAD = { sessions: 200, concurrency: 8, pad: 1024 };
 
 export const topologyOf = (ctx: ScenarioContext): Topology => ctx.driver.cluster.topology;
 export const appNodes = (ctx: ScenarioContext) => appNodeNames(topologyOf(ctx));

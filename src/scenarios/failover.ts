@@ -5,6 +5,7 @@ import { nodeOf, sleep, throwIfAborted } from "../runtime/kit/index.js";
 import { balancerEndpoint, type Progress, requireRunning } from "../runtime/lifecycle.js";
 import { readTls } from "../runtime/tls.js";
 import {
+  DEFAULT_LOAD,
   holders,
   newClient,
   randomNonce,
@@ -201,7 +202,7 @@ export async function runFailover(ctx: ScenarioContext, opts: FailoverOptions): 
 export async function withScenarioContext<T>(
   open: OpenCluster,
   command: string,
-  progress: Progress,
+  progress: Progress & { load?: Partial<ScenarioContext["load"]> },
   work: (ctx: ScenarioContext) => Promise<T>,
 ): Promise<T> {
   const { driver, cluster } = open;
@@ -214,6 +215,7 @@ export async function withScenarioContext<T>(
       reporter: progress.reporter,
       signal: progress.signal,
       down: new Set(),
+      load: { ...DEFAULT_LOAD, ...progress.load },
     };
     try {
       return await work(ctx);

@@ -3,7 +3,7 @@ import { effectiveConfig } from "./effective-config.js";
 import { health } from "./health.js";
 import { killMidRequest } from "./kill-mid-request.js";
 import { killOwner } from "./kill-owner.js";
-import { memcachedNodeLoss } from "./memcached-node-loss.js";
+import { memcachedNodeLoss, memcachedRestart } from "./memcached-node-loss.js";
 import type { Scenario, ScenarioName } from "./report.js";
 import { rollingRestart } from "./rolling-restart.js";
 import { sessionStore } from "./session-store.js";
@@ -18,6 +18,7 @@ export const SCENARIO_LIST: readonly Scenario[] = [
   killOwner,
   killMidRequest,
   memcachedNodeLoss,
+  memcachedRestart,
   rollingRestart,
 ];
 

@@ -28,6 +28,7 @@ export type ScenarioName =
   | "kill-owner"
   | "kill-mid-request"
   | "memcached-node-loss"
+  | "memcached-restart"
   | "rolling-restart";
 
 /** One scenario of `verify`: registered in one list (registry.ts). */

@@ -106,10 +106,10 @@ export class SessionClient {
   }
 
   /** One request to the probe: increments the session counter (and stores a nonce when given). */
-  probe(params: { nonce?: string } = {}): Promise<ProbeReply> {
+  probe(params: { nonce?: string; pad?: number } = {}): Promise<ProbeReply> {
     return new Promise((resolve) => {
       this.request(
-        this.query({ nonce: params.nonce }),
+        this.query({ nonce: params.nonce, pad: params.pad }),
         (res, t0) => {
           let text = "";
           res.setEncoding("utf8");

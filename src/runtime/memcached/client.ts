@@ -278,7 +278,7 @@ export class MutationWatch {
       socket.on("connect", () => socket.write("watch mutations\r\n"));
       socket.on("data", (d: string) => {
         const text = this.rest + d;
-        const lines = text.split("\r\n");
+        const lines = text.split(/\r?\n/); // log lines end in a bare LF
         this.rest = lines.pop() ?? "";
         for (const l of lines) {
           if (!ready) {

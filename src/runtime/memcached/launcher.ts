@@ -148,6 +148,7 @@ class Launcher {
   private status: LauncherStatus;
   private stopping = false;
   private holdStarted = 0;
+  private lastCopied: string[] = [];
   private readonly servers: Server[];
 
   constructor(private readonly config: LauncherConfig) {
@@ -320,7 +321,11 @@ class Launcher {
             if (mine?.value.equals(item.value) && mine.flags === item.flags) continue;
             writes.push(
               target.set(item, opts.guarded ? (mine ? { cas: mine.cas } : { add: true }) : {}).then((r) => {
-                if (r === "HD") copied++;
+                if (r === "HD") {
+                  copied++;
+                  if (opts.guarded)
+                    this.lastCopied.push(key.slice(this.config.prefix.length, this.config.prefix.length + 8));
+                }
               }),
             );
           }
@@ -401,6 +406,58 @@ class Launcher {
     report.copied += r.copied;
     report.deleted += r.deleted;
     return changed.size;
+  }
+
+  /** Copy what the watched peers were written since the last call (guarded: never over newer writes here). */
+  private async drain(
+    target: McConnection,
+    watches: MutationWatch[],
+    full: boolean,
+  ): Promise<{ copied: number; deleted: number }> {
+    const keys = new Set<string>();
+    for (const w of watches) {
+      for (const k of w.keys) keys.add(k);
+      w.keys.clear();
+    }
+    const lossy = watches.some((w) => w.lossy);
+    this.lastCopied = [];
+    const live = await this.livePeers();
+    const opts = {
+      servers: this.servers,
+      index: this.config.index,
+      replicas: this.config.replicas,
+      prefix: this.config.prefix,
+      live,
+    };
+    let plan = planCopy(keys, opts);
+    if (lossy && full) {
+      const dumps = await this.sourceDumps(live);
+      const all = new Set<string>();
+      for (const d of dumps.values()) for (const k of d.keys()) all.add(k);
+      plan = planCopy(all, opts);
+    }
+    return plan.size === 0 ? { copied: 0, deleted: 0 } : this.copy(target, plan, { guarded: true });
+  }
+
+  /** Keep draining the peers' writes into this node for a while after it is back, then stop watching. */
+  private async settle(watches: MutationWatch[], ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    let target: McConnection | undefined;
+    try {
+      target = await new McConnection(this.config.probe.host, this.config.probe.port, 5000).connect();
+      while (Date.now() < end && !this.stopping) {
+        const r = await this.drain(target, watches, false);
+        if (r.copied > 0 && this.status.lastRecovery) this.status.lastRecovery.copied += r.copied;
+        if (r.copied > 0 && process.env.PHPCLUSTER_LAUNCHER_DEBUG)
+          log(`settle copied ${r.copied} [${this.lastCopied.join(" ")}]`);
+        await sleep(3);
+      }
+    } catch (err) {
+      log(`copying the peers' late writes stopped: ${(err as Error).message}`);
+    } finally {
+      target?.close();
+      for (const w of watches) w.stop();
+    }
   }
 
   /** Bring the node up on its real address without ever serving it empty or stale. */
@@ -487,36 +544,13 @@ class Launcher {
       report.awayMs = Date.now() - t0;
       if (canCopy) {
         // the final delta: what the peers were written meanwhile, without overwriting newer writes here
-        const keys = new Set<string>();
-        for (const w of watches) for (const k of w.keys) keys.add(k);
-        const lossy = watches.some((w) => w.lossy);
-        for (const w of watches) w.stop();
-        const livePeers = await this.livePeers();
-        let plan = planCopy(keys, {
-          servers: this.servers,
-          index: this.config.index,
-          replicas: this.config.replicas,
-          prefix: this.config.prefix,
-          live: livePeers,
-        });
-        if (lossy) {
-          const dumps = await this.sourceDumps(livePeers);
-          const all = new Set<string>();
-          for (const d of dumps.values()) for (const k of d.keys()) all.add(k);
-          plan = planCopy(all, {
-            servers: this.servers,
-            index: this.config.index,
-            replicas: this.config.replicas,
-            prefix: this.config.prefix,
-            live: livePeers,
-          });
-        }
-        const r = await this.copy(live2, plan, { guarded: true }).finally(() =>
-          this.releaseLocks(locks, report),
-        );
+        const r = await this.drain(live2, watches, true).finally(() => this.releaseLocks(locks, report));
         report.postDelta = r.copied + r.deleted;
         report.copied += r.copied;
         report.deleted += r.deleted;
+        // requests that began while this node was away keep it out of their ring until they end:
+        // their writes reach only the peers. Keep copying those, until no such request can be left.
+        void this.settle(watches, (this.config.lockExpire + 8) * 1000);
       }
       this.writeStatus({
         state: "serving",

@@ -125,7 +125,10 @@ export class NativeDriver implements RuntimeDriver {
           ...common,
           command: process.execPath,
           args: [path.join(launcherDir(), "launcher.js"), path.join(dir, "launcher.json")],
-          env: baseEnv,
+          env: {
+            ...baseEnv,
+            ...(cluster.env.PHPCLUSTER_LAUNCHER_DEBUG ? { PHPCLUSTER_LAUNCHER_DEBUG: "1" } : {}),
+          },
           dirs: [path.join(dir, "logs")],
           logFiles: [logFile],
           // SIGUSR1 to the launcher only: it holds the sessions' locks, makes memcached save its
@@ -398,7 +401,12 @@ export class NativeDriver implements RuntimeDriver {
         }
         const launcher = spec.node.role === "memcached" ? this.launcherStatus(spec.node.name) : undefined;
         const extra = launcher
-          ? { items: launcher.items, warming: launcher.state === "warming", memcachedPid: launcher.pid }
+          ? {
+              items: launcher.items,
+              warming: launcher.state === "warming",
+              memcachedPid: launcher.pid,
+              recovery: launcher.lastRecovery,
+            }
           : {};
         try {
           await this.probe(spec);
