@@ -50,14 +50,14 @@ export function configure(cmd: Command, app: App): void {
     )
     .action(
       async (
-        opts: { runtime?: RuntimeChoice; scenario?: ScenarioName[]; junit?: string },
+        opts: { runtime?: RuntimeChoice; scenario?: ScenarioName[]; junit?: string; sessions: number },
         command: Command,
       ) => {
         const ctx = app.context(command);
         const report = await verifyCluster(
           await openCluster(ctx, opts.runtime),
           { scenarios: opts.scenario, junit: opts.junit ? path.resolve(ctx.cwd, opts.junit) : undefined },
-          { reporter: ctx.reporter, signal: ctx.signal },
+          { reporter: ctx.reporter, signal: ctx.signal, load: { sessions: opts.sessions } },
         );
         if (!report.ok) {
           ctx.reporter.detail(report, formatVerify);

@@ -63,7 +63,7 @@ export interface VerifyOptions {
 export async function verifyCluster(
   open: OpenCluster,
   opts: VerifyOptions,
-  progress: Progress,
+  progress: Progress & { load?: { sessions?: number } },
 ): Promise<VerifyReport> {
   const scenarios = opts.scenarios?.length ? opts.scenarios : defaultScenarios(open.cluster.topology);
   const report = await withScenarioContext(open, "verify", progress, (ctx) => runVerify(ctx, scenarios));
