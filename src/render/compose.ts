@@ -9,6 +9,7 @@ import {
   hostPort,
 } from "./addresses.js";
 import { PROBE_SECRET_ENV } from "./constants.js";
+import { CONTAINER_LAUNCHER_DIR, CONTAINER_MEMORY_DIR, composeMemoryDir } from "./memcached.js";
 import { renderTemplate } from "./templates.js";
 
 /** Paths inside the app containers. */
@@ -24,7 +25,7 @@ export const CONTAINER = {
 
 const APP_PACKAGES = ["apache2", "libapache2-mod-php", "php-memcached", "curl", "ca-certificates"];
 const LB_PACKAGES = ["nginx", "curl"];
-const MEMCACHED_PACKAGES = ["memcached"];
+const MEMCACHED_PACKAGES = ["memcached", "nodejs"];
 
 export function appPackages(t: Topology): string[] {
   const packages = [...APP_PACKAGES];
@@ -96,21 +97,18 @@ export function composeProject(t: Topology, rootFromOut: string): Record<string,
   for (const node of memcached) {
     services[node] = {
       ...image("memcached"),
-      command: [
-        "memcached",
-        "-u",
-        "memcache",
-        "-l",
-        "0.0.0.0",
-        "-p",
-        String(COMPOSE_MEMCACHED_PORT),
-        "-U",
-        "0",
-        "-m",
-        String(t.memcached.memory),
-        "-c",
-        "1024",
+      // the launcher runs memcached: restartable memory, filled from its peers on every start
+      // (also when Docker restarts the container by itself), see runtime/memcached/launcher.ts
+      command: ["node", `${CONTAINER_LAUNCHER_DIR}/launcher.js`, `${CONTAINER.configDir}/launcher.json`],
+      volumes: [
+        bind(`./${node}`, CONTAINER.configDir),
+        // tmpfs of the host, so that the memory outlives the container (a warm restart)
+        { type: "bind", source: `${composeMemoryDir(t)}/${node}`, target: CONTAINER_MEMORY_DIR },
       ],
+      // the launcher's graceful stop: it holds the sessions' locks and has memcached save its memory
+      stop_signal: "SIGUSR1",
+      stop_grace_period: "10s",
+      restart: "unless-stopped",
       labels: labels(t, node, "memcached"),
       networks: { backend: { ipv4_address: ip(node) } },
       healthcheck: {

@@ -11,6 +11,7 @@ import {
 } from "./addresses.js";
 import { renderHttpdConf } from "./apache.js";
 import { renderComposeFile, renderDockerfiles } from "./compose.js";
+import { composeLauncherConfig, launcherFiles } from "./memcached.js";
 import { composeNginxView, nativeNginxView, renderNginx } from "./nginx.js";
 import { renderPhpIni } from "./php-ini.js";
 import { readTemplate } from "./templates.js";
@@ -91,6 +92,7 @@ function manifest(t: Topology, target: RenderTarget): ClusterManifest {
     const files: string[] = [];
     if (role === "app") files.push(httpdConfPath(name), phpIniPath(name));
     if (role === "balancer") files.push(NGINX_CONF_PATH);
+    if (role === "memcached" && target === "compose") files.push(`${name}/launcher.json`);
     if (target === "compose") files.push(dockerfilePath(dockerRole(role)));
     let host: string;
     let port: number;
@@ -180,6 +182,13 @@ export function renderCluster(topology: Topology, options: RenderOptions): Rende
       );
       add(phpIniPath(node), renderPhpIni(t, node, "compose", savePath));
     }
+    for (const node of memcached.map((m) => m.name)) {
+      add(
+        `${node}/launcher.json`,
+        `${JSON.stringify(composeLauncherConfig(t, node, savePath, COMPOSE_MEMCACHED_PORT), null, 2)}\n`,
+      );
+    }
+    for (const f of launcherFiles()) add(`images/memcached/launcher/${f.path}`, f.content);
     const dockerfiles = renderDockerfiles(t);
     add(dockerfilePath("app"), dockerfiles.app);
     add(dockerfilePath("lb"), dockerfiles.lb);

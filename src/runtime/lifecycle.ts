@@ -235,7 +235,10 @@ export async function restartNode(
  */
 export async function restoreNode(driver: RuntimeDriver, node: string, timeoutMs = 60_000): Promise<void> {
   await startHealthy(driver, node, { timeoutMs });
-  if (node !== "lb") await reloadBalancer(driver);
+  // app nodes: nginx keeps a failed one out for fail_timeout; memcached nodes are not upstreams
+  if (driver.cluster.topology.app.replicas > 0 && appNodeNames(driver.cluster.topology).includes(node)) {
+    await reloadBalancer(driver);
+  }
 }
 
 /**

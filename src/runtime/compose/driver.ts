@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { fail, isPhpclusterError } from "../../errors.js";
 import {
@@ -10,7 +10,8 @@ import {
   hostPort,
 } from "../../render/addresses.js";
 import { type ClusterManifest, COMPOSE_FILE_PATH, MANIFEST_PATH } from "../../render/index.js";
-import { clusterNodes } from "../../topology/index.js";
+import { composeMemoryDir } from "../../render/memcached.js";
+import { clusterNodes, memcachedNodeNames } from "../../topology/index.js";
 import { readSecret } from "../cluster.js";
 import { probeDocker } from "../detect.js";
 import type {
@@ -32,6 +33,7 @@ import {
   throwIfAborted,
   waitUntil,
 } from "../kit/index.js";
+import type { LauncherStatus } from "../memcached/launcher.js";
 import { buildImages } from "./build.js";
 import {
   type ContainerInfo,
@@ -218,7 +220,25 @@ export class ComposeDriver implements RuntimeDriver {
     await this.requireCli();
   }
 
+  /** The memcached nodes' memory on the host's tmpfs (bind-mounted: it outlives a container, for a warm restart). */
+  private async memoryDirs(): Promise<void> {
+    for (const node of memcachedNodeNames(this.cluster.topology)) {
+      await mkdir(path.join(composeMemoryDir(this.cluster.topology), node), { recursive: true });
+    }
+  }
+
+  private launcherStatus(node: string): LauncherStatus | undefined {
+    try {
+      return JSON.parse(
+        readFileSync(path.join(composeMemoryDir(this.cluster.topology), node, "status.json"), "utf8"),
+      ) as LauncherStatus;
+    } catch {
+      return undefined;
+    }
+  }
+
   async prepare(opts: { signal?: AbortSignal | undefined; reporter: StepReporter }): Promise<void> {
+    await this.memoryDirs();
     const project = await this.composeProject(await this.requireSecret());
     await opts.reporter.step("build images", () =>
       buildImages(project, {
@@ -250,6 +270,7 @@ export class ComposeDriver implements RuntimeDriver {
       const networks = await this.runDocker(listNetworksArgs(this.project));
       const ids = parseIds(networks.stdout);
       if (networks.exitCode === 0 && ids.length > 0) await this.runDocker(["network", "rm", ...ids]);
+      await rm(composeMemoryDir(this.cluster.topology), { recursive: true, force: true });
     });
   }
 
@@ -260,6 +281,7 @@ export class ComposeDriver implements RuntimeDriver {
     nodeOf(this.cluster.topology, node);
     // a running container is left as it is (`up` would recreate it if its config changed)
     if ((await this.container(node))?.status === "running") return;
+    if (memcachedNodeNames(this.cluster.topology).includes(node)) await this.memoryDirs();
     const r = await this.runCompose(composeArgs.upService(node), {
       secret: await this.requireSecret(),
       signal,
@@ -360,6 +382,17 @@ export class ComposeDriver implements RuntimeDriver {
         ...(s.detail !== undefined ? { detail: s.detail } : {}),
         ...(containerFailed(c) ? { failed: true } : {}),
       };
+      const launcher = memcachedNodeNames(t).includes(node) ? this.launcherStatus(node) : undefined;
+      if (launcher) {
+        const reading = out[node] as NodeReading;
+        reading.items = launcher.items;
+        reading.warming = launcher.state === "warming";
+        reading.recovery = launcher.lastRecovery;
+        if (reading.warming && reading.state === "running") {
+          reading.state = "unhealthy";
+          reading.detail = "warming: filling from its peers";
+        }
+      }
     }
     return out;
   }

@@ -28,34 +28,11 @@ import { chownSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "n
 import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import type { LauncherConfig } from "../../render/memcached.js";
 import { type DumpEntry, type Item, McConnection, MutationWatch } from "./client.js";
 import { continuum, homeOf, lookup, oneAtATime, parseServer, type Server } from "./placement.js";
 
-export interface LauncherConfig {
-  node: string;
-  /** session.save_path, as the app nodes see it (the order is the handler's). */
-  servers: string[];
-  /** This node's index in `servers`. */
-  index: number;
-  /** Where memcached listens for clients (`-l`, `-p`). */
-  listen: { host: string; port: number };
-  /** How this launcher reaches its own memcached (the listen address, or loopback inside a container). */
-  probe: { host: string; port: number };
-  /** Loopback address for staging (a free port is picked there). */
-  stagingHost: string;
-  /** The restartable memory file (`-e`), on tmpfs. */
-  memoryFile: string;
-  /** Written atomically: state, pid of memcached, items, the last recovery. */
-  statusFile: string;
-  memcached: string;
-  /** memcached's other arguments, the same on every start (-m, -c, -t, -U 0, -u …): a warm restart needs them equal. */
-  args: string[];
-  replicas: number;
-  prefix: string;
-  /** memcached.sess_locking and sess_lock_expire (seconds): the switch holds the sessions' locks. */
-  locking: boolean;
-  lockExpire: number;
-}
+export type { LauncherConfig };
 
 export interface RecoveryReport {
   reason: string;
