@@ -57,6 +57,9 @@ interface ComposeService {
   environment?: Record<string, string>;
   volumes?: { type: string; source: string; target: string; read_only: boolean }[];
   healthcheck?: { test: string[] };
+  command?: string[];
+  stop_signal?: string;
+  restart?: string;
 }
 
 function composeFile(files: RenderedFile[]): {
@@ -111,6 +114,11 @@ describe("renderCluster", () => {
       "images/app/Dockerfile",
       "images/lb/Dockerfile",
       "images/memcached/Dockerfile",
+      "images/memcached/launcher/client.js",
+      "images/memcached/launcher/launcher.js",
+      "images/memcached/launcher/package.json",
+      "images/memcached/launcher/placement.js",
+      "memcached1/launcher.json",
       "nginx/nginx.conf",
       "probe/health.php",
       "probe/probe.php",
@@ -477,6 +485,47 @@ describe("docker-compose.yml", () => {
       ["./app2", "/etc/phpcluster", true],
       ["./probe", "/opt/phpcluster/probe", true],
     ]);
+  });
+
+  it("runs each Memcached node under the launcher, with restartable memory on the host's tmpfs", () => {
+    const t = fixture("round-robin-replicas");
+    const files = render(t, { target: "compose" });
+    const compose = composeFile(files);
+    const { nodes } = composeAddresses(t);
+    const servers = memcachedNodeNames(t).map((m) => `${nodes[m]}:11211`);
+    for (const [index, m] of memcachedNodeNames(t).entries()) {
+      const s = compose.services[m];
+      expect(s?.command).toEqual([
+        "node",
+        "/opt/phpcluster/memcached/launcher.js",
+        "/etc/phpcluster/launcher.json",
+      ]);
+      // SIGUSR1 is the launcher's graceful stop (locks held, memory saved); Docker brings back a killed node
+      expect(s?.stop_signal).toBe("SIGUSR1");
+      expect(s?.restart).toBe("unless-stopped");
+      expect(s?.ports).toBeUndefined();
+      expect(s?.volumes?.map((v) => [v.source, v.target, v.read_only ?? false])).toEqual([
+        [`./${m}`, "/etc/phpcluster", true],
+        [`/dev/shm/phpcluster/compose-rr3/${m}`, "/var/lib/phpcluster/memory", false],
+      ]);
+      const config = JSON.parse(file(files, `${m}/launcher.json`)) as Record<string, unknown>;
+      expect(config).toMatchObject({
+        node: m,
+        // the order of session.save_path: the launcher computes the handler's placement from it
+        servers,
+        index,
+        listen: { host: "0.0.0.0", port: 11211 },
+        memoryFile: "/var/lib/phpcluster/memory/memory",
+        replicas: t.sessions.replicas,
+        locking: t.sessions.locking,
+      });
+      expect(phpIni(files, "app1")["session.save_path"]).toBe(servers.join(","));
+    }
+    const dockerfile = file(files, "images/memcached/Dockerfile");
+    expect(dockerfile).toContain("memcached nodejs");
+    expect(dockerfile).toContain("COPY launcher/ /opt/phpcluster/memcached/");
+    const pkg = JSON.parse(file(files, "images/memcached/launcher/package.json")) as { type: string };
+    expect(pkg.type).toBe("module");
   });
 
   it("escapes every literal $ and keeps the one intended interpolation", () => {

@@ -11,6 +11,7 @@
 //   ?action=session      (default) start the session, increment a counter, report what happened
 //        &nonce=<a-z0-9>  store a marker in the session (1-64 letters or digits)
 //        &hold=<ms>       keep the session (and its lock) for 0-30000 ms before saving it
+//        &pad=<bytes>     keep this much filler in the session (0-65536), as a real session's size
 //        &announce=1      with hold: stream one JSON line naming the node as soon as the lock is
 //                         held, then a second line when done (a kill-mid-request test learns
 //                         which node holds the lock while the request is still running)
@@ -126,6 +127,10 @@ $_SESSION['phpcluster_counter'] = (int) ($_SESSION['phpcluster_counter'] ?? 0) +
 $nonce = $_GET['nonce'] ?? null;
 if (is_string($nonce) && preg_match('/^[A-Za-z0-9]{1,64}$/D', $nonce) === 1) {
     $_SESSION['phpcluster_nonce'] = $nonce;
+}
+$pad = $_GET['pad'] ?? null;
+if (is_string($pad) && preg_match('/^[0-9]{1,5}$/D', $pad) === 1 && (int) $pad <= 65536) {
+    $_SESSION['phpcluster_pad'] = str_repeat('x', (int) $pad);
 }
 if ($hold > 0 && ($_GET['announce'] ?? '') === '1') {
     http_response_code(200);
