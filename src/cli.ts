@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { COMMANDS, type CommandModule } from "./commands/index.js";
@@ -113,6 +114,8 @@ export async function runCli(io: CliIO): Promise<number> {
   // code is 130. A second one exits at once. (`on`, not `once`: with no listener left, execa's
   // exit hook would re-raise the signal and end the process before the cleanup.)
   const abort = new AbortController();
+  // every request in flight listens on it (a load keeps dozens open): not a leak
+  setMaxListeners(0, abort.signal);
   const onSignal = () => {
     if (abort.signal.aborted) process.exit(EXIT.CANCELLED);
     abort.abort();

@@ -29,6 +29,17 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** The DETAIL column: the runtime's word on the node, and for Memcached nodes what they hold. */
+function nodeDetail(n: NodeStatus): string {
+  return [
+    n.detail,
+    n.warming ? "warming: filling from its peers" : undefined,
+    n.items !== undefined ? `${n.items.toLocaleString("en-US")} items` : undefined,
+  ]
+    .filter((part) => part !== undefined && part !== "")
+    .join("; ");
+}
+
 /** The node table shared by create and status. */
 export function formatNodes(nodes: NodeStatus[], s: Style): string {
   const paint = (state: string) =>
@@ -41,7 +52,7 @@ export function formatNodes(nodes: NodeStatus[], s: Style): string {
       n.state,
       n.address,
       n.pid === undefined ? "-" : String(n.pid),
-      n.detail ?? "",
+      nodeDetail(n),
     ]),
     (_row, col, text) => (col === 2 ? paint(text.trimEnd()) + text.slice(text.trimEnd().length) : text),
   );

@@ -73,6 +73,36 @@ export const memcachedReplicasBelowNodes: Rule = {
   },
 };
 
+/**
+ * What a topology's Memcached layout cannot promise (measured, see the README's Memcached section):
+ * without replicas a crashed node's sessions are gone; with fewer replicas than nodes − 1,
+ * php-memcached reads a dead node's sessions from the next server but writes them where its
+ * rebuilt ring puts them, so they read empty or stale while the node is down.
+ */
+export const memcachedRedundancy: Rule = {
+  name: "memcachedRedundancy",
+  uses: ["sessions.replicas", "memcached.nodes"],
+  check({ topology: t, warn }) {
+    const { nodes } = t.memcached;
+    const { replicas } = t.sessions;
+    if (nodes < 2 || replicas >= nodes) return;
+    if (replicas === 0) {
+      warn(
+        ["sessions", "replicas"],
+        `sessions.replicas is 0 with ${nodes} Memcached nodes: a node that crashes loses the sessions it holds ` +
+          "(a graceful restart keeps them); set sessions.replicas: 1 or more",
+      );
+    } else if (replicas < nodes - 1) {
+      warn(
+        ["sessions", "replicas"],
+        `sessions.replicas ${replicas} with ${nodes} Memcached nodes: while a node is down, php-memcached reads ` +
+          "its sessions from the next server but writes them elsewhere, so some read empty or stale " +
+          `(verify's memcached-node-loss shows it); set sessions.replicas: ${nodes - 1} for no loss`,
+      );
+    }
+  },
+};
+
 export const lifetimeWithinThirtyDays: Rule = {
   name: "lifetimeWithinThirtyDays",
   uses: ["sessions.lifetime"],
@@ -248,6 +278,7 @@ export const tlsSettings: Rule = {
 
 export const RULES: readonly Rule[] = [
   memcachedReplicasBelowNodes,
+  memcachedRedundancy,
   lifetimeWithinThirtyDays,
   nodeOverridesNameExistingNodes,
   lockExpireInWholeSeconds,

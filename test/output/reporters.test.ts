@@ -1,7 +1,9 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { formatNodes } from "../../src/commands/common.js";
 import { PhpclusterError } from "../../src/errors.js";
 import { selectReporter } from "../../src/output/index.js";
+import { PLAIN_STYLE } from "../../src/output/style.js";
 
 function capture() {
   const stdout = new PassThrough();
@@ -83,5 +85,40 @@ describe("selectReporter", () => {
     ).rejects.toThrow("no");
     expect(text.err).toMatch(/… start memcached1\n✖ start memcached1/);
     expect(text.out).toBe("");
+  });
+});
+
+describe("the node table", () => {
+  it("shows what each Memcached node holds, and a node filling itself from its peers", () => {
+    const text = formatNodes(
+      [
+        {
+          name: "memcached1",
+          role: "memcached",
+          state: "running",
+          address: "127.0.0.1:1",
+          pid: 7,
+          items: 12345,
+        },
+        {
+          name: "memcached2",
+          role: "memcached",
+          state: "unhealthy",
+          address: "127.0.0.1:2",
+          pid: 8,
+          warming: true,
+          items: 0,
+          detail: "starting",
+        },
+        { name: "app1", role: "app", state: "running", address: "127.0.0.1:3", pid: 9 },
+      ],
+      PLAIN_STYLE,
+    );
+    const rows = text.split("\n");
+    expect(rows.find((r) => r.startsWith("memcached1"))).toMatch(/12,345 items$/);
+    expect(rows.find((r) => r.startsWith("memcached2"))).toMatch(
+      /starting; warming: filling from its peers; 0 items$/,
+    );
+    expect(rows.find((r) => r.startsWith("app1"))).not.toMatch(/items/);
   });
 });

@@ -85,6 +85,22 @@ describe("checkTopologyText on valid topologies", () => {
     expect(warnings[0]).toMatchObject({ line: 6, path: 'app.nodes.app2.ini["session.save_handler"]' });
   });
 
+  it("warns about Memcached layouts that lose sessions when a node fails, and not about safe ones", () => {
+    const warningsOf = (text: string) =>
+      checkTopologyText(text, "t.yml").warnings.filter((w) => w.path === "sessions.replicas");
+    // replicas 0 on two nodes: a crash loses that node's sessions (the line of sessions.replicas)
+    expect(warningsOf("name: a\nsessions:\n  replicas: 0\nmemcached:\n  nodes: 2\n")).toEqual([
+      expect.objectContaining({ line: 3, message: expect.stringMatching(/crashes loses the sessions/) }),
+    ]);
+    // three nodes with one replica: php-memcached's reads and writes disagree while one is down
+    expect(warningsOf("name: a\nsessions:\n  replicas: 1\nmemcached:\n  nodes: 3\n")).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(/set sessions.replicas: 2 for no loss/) }),
+    ]);
+    expect(warningsOf("name: a\nsessions:\n  replicas: 1\nmemcached:\n  nodes: 2\n")).toEqual([]);
+    expect(warningsOf("name: a\nsessions:\n  replicas: 2\nmemcached:\n  nodes: 3\n")).toEqual([]);
+    expect(warningsOf("name: a\nsessions:\n  replicas: 0\nmemcached:\n  nodes: 1\n")).toEqual([]);
+  });
+
   it("accepts an explicit public bind and an IPv6 loopback", () => {
     expect(checkTopologyText("name: a\nbalancer: {bind: 0.0.0.0}\n", "t").errors).toEqual([]);
     expect(checkTopologyText("name: a\nbalancer: {bind: '::1'}\n", "t").errors).toEqual([]);
