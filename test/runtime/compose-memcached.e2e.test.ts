@@ -1,0 +1,294 @@
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { execa } from "execa";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { runCli, tempDir } from "../helpers/cli.js";
+import { readSecretOf } from "../helpers/cluster.js";
+import { BASE_IMAGE, freeStablePort, requireDocker } from "../helpers/docker.js";
+import { type Counts, TestLoad } from "../helpers/session-load.js";
+
+/**
+ * A Memcached node that returns loses no session and no update (compose runtime): a real Docker
+ * engine, each memcached container running phpcluster's launcher, its memory on the host's tmpfs.
+ * Containers are killed from the host (Docker brings them back by itself), killed with Compose and
+ * brought back by `restart`, restarted gracefully, and frozen, under the tests' own
+ * read-modify-write load of 1,000 sessions of ~1 KB.
+ */
+const ready = requireDocker();
+const NODES = ["memcached1", "memcached2"];
+
+function composeCommand(): string[] {
+  for (const cmd of [["docker", "compose"], ["docker-compose"]]) {
+    const [bin, ...sub] = cmd as [string, ...string[]];
+    if (spawnSync(bin, [...sub, "version", "--short"], { timeout: 15_000 }).status === 0) return cmd;
+  }
+  throw new Error("neither `docker compose` nor `docker-compose` is installed");
+}
+
+interface LauncherStatus {
+  state: string;
+  pid: number;
+  items: number;
+  since: string;
+  recoveries: number;
+  lastRecovery?: { reason: string; copied: number; cold: boolean; awayMs: number };
+}
+
+const name = `mcr-${process.pid.toString(36)}-${Date.now().toString(36).slice(-4)}`;
+let dir: string;
+let file: string;
+let stateDir: string;
+let cleanup: (() => void) | undefined;
+let load: TestLoad;
+
+const cli = (args: string[], timeout = 300_000) => runCli([...args, "-f", file], { cwd: dir, timeout });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The launcher's status, on the host: the memory folder is bind-mounted from /dev/shm. */
+const launcherStatus = (node: string): LauncherStatus =>
+  JSON.parse(readFileSync(`/dev/shm/phpcluster/compose-${name}/${node}/status.json`, "utf8"));
+
+function compose(args: string[]) {
+  const [bin, ...sub] = composeCommand() as [string, ...string[]];
+  return execa(
+    bin,
+    [...sub, "-p", name, "-f", path.join(stateDir, "compose", "docker-compose.yml"), ...args],
+    {
+      reject: false,
+      timeout: 60_000,
+      stdin: "ignore",
+      env: { PHPCLUSTER_PROBE_SECRET: readSecretOf(stateDir) },
+    },
+  );
+}
+
+async function containerOf(node: string): Promise<string> {
+  const r = await execa("docker", [
+    "ps",
+    "-q",
+    "--filter",
+    `label=com.docker.compose.project=${name}`,
+    "--filter",
+    `label=com.docker.compose.service=${node}`,
+  ]);
+  const id = r.stdout.trim();
+  if (!id) throw new Error(`no running container for ${node}`);
+  return id;
+}
+
+async function inspect(id: string, format: string): Promise<string> {
+  return (await execa("docker", ["inspect", "-f", format, id])).stdout.trim();
+}
+
+async function waitUntil(what: string, ok: () => boolean | Promise<boolean>, ms = 90_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      if (await ok()) return;
+    } catch {}
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(200);
+  }
+}
+
+async function settle(): Promise<{ during: Counts; end: Counts; problems: string[] }> {
+  await load.stop();
+  const during = { ...load.counts };
+  const end = await load.check();
+  const problems = [...load.problems];
+  load.counts = { requests: 0, ok: 0, empty: 0, stale: 0, failed: 0 };
+  load.problems.length = 0;
+  return { during, end, problems };
+}
+
+function expectNoLoss(r: { during: Counts; end: Counts; problems: string[] }, opts = { failed: true }) {
+  const why = JSON.stringify(r);
+  expect(r.during.requests, why).toBeGreaterThan(300);
+  expect(r.during.empty, why).toBe(0);
+  expect(r.during.stale, why).toBe(0);
+  if (opts.failed) expect(r.during.failed, why).toBe(0);
+  expect(r.end, why).toEqual({ requests: 1000, ok: 1000, empty: 0, stale: 0, failed: 0 });
+}
+
+beforeAll(async () => {
+  if (!ready) return;
+  ({ dir, cleanup } = tempDir(`phpcluster-compose-${name}-`));
+  chmodSync(dir, 0o755);
+  mkdirSync(path.join(dir, "public"));
+  writeFileSync(path.join(dir, "public", "index.php"), "<?php echo 'ok';\n");
+  const port = await freeStablePort();
+  file = path.join(dir, "phpcluster.yml");
+  writeFileSync(
+    file,
+    [
+      `name: ${name}`,
+      "runtime: compose",
+      "balancer:",
+      `  port: ${port}`,
+      "app:",
+      "  replicas: 2",
+      "  root: ./public",
+      "sessions:",
+      "  lockExpire: 2s",
+      "  replicas: 1",
+      "memcached:",
+      "  nodes: 2",
+      "images:",
+      `  base: ${BASE_IMAGE}`,
+      "",
+    ].join("\n"),
+  );
+  stateDir = path.join(dir, ".phpcluster", name);
+  const created = await runCli(["create", "--timeout", "5m", "-f", file], { cwd: dir, timeout: 900_000 });
+  expect(created.exitCode, `${created.stdout}\n${created.stderr}`).toBe(0);
+  load = new TestLoad(port, readSecretOf(stateDir));
+  await load.open();
+}, 960_000);
+
+afterEach(async () => {
+  await load?.stop();
+});
+
+afterAll(async () => {
+  if (!ready) return;
+  await load?.stop();
+  if (stateDir && existsSync(stateDir)) {
+    const r = await cli(["destroy"], 180_000);
+    expect(r.exitCode, r.stderr).toBe(0);
+  }
+  // destroy removes the restartable memory on the host
+  expect(existsSync(`/dev/shm/phpcluster/compose-${name}`)).toBe(false);
+  const left = await execa("docker", [
+    "ps",
+    "-a",
+    "-q",
+    "--filter",
+    `label=com.docker.compose.project=${name}`,
+  ]);
+  if (left.stdout.trim()) await execa("docker", ["rm", "-f", "-v", ...left.stdout.trim().split("\n")]);
+  await execa(
+    "docker",
+    ["image", "rm", ...["app", "lb", "memcached"].map((r) => `phpcluster-${name}-${r}:local`)],
+    { reject: false },
+  );
+  cleanup?.();
+}, 300_000);
+
+describe.skipIf(!ready)("a memcached node that returns (compose, real Docker engine)", () => {
+  it("status shows each node's items; the memory file lives on the host's tmpfs", async () => {
+    const r = await cli(["status", "--json"]);
+    const nodes = JSON.parse(r.stdout).data.nodes as { name: string; items?: number; warming?: boolean }[];
+    for (const node of NODES) {
+      const n = nodes.find((x) => x.name === node);
+      expect(n?.warming).toBe(false);
+      expect(n?.items).toBeGreaterThanOrEqual(1000);
+      expect(launcherStatus(node).state).toBe("serving");
+      expect(existsSync(`/dev/shm/phpcluster/compose-${name}/${node}/memory`)).toBe(true);
+    }
+  });
+
+  it("the container's PID 1 killed from the host: Docker restarts it, and it fills itself from its peer before it serves", async () => {
+    load.start();
+    for (const node of NODES) {
+      await sleep(1000);
+      const id = await containerOf(node);
+      const restarts = Number(await inspect(id, "{{.RestartCount}}"));
+      const before = launcherStatus(node);
+      process.kill(Number(await inspect(id, "{{.State.Pid}}")), "SIGKILL");
+      await waitUntil(`${node} restarted by Docker and serving`, async () => {
+        const s = launcherStatus(node);
+        return (
+          Number(await inspect(id, "{{.RestartCount}}")) > restarts &&
+          s.since !== before.since &&
+          s.state === "serving"
+        );
+      });
+      expect(launcherStatus(node).lastRecovery?.copied).toBeGreaterThanOrEqual(1000);
+    }
+    await sleep(1000);
+    expectNoLoss(await settle());
+  });
+
+  it("killed with `compose kill` (Docker leaves it down), brought back by `restart memcachedN`", async () => {
+    load.start();
+    for (const node of NODES) {
+      await sleep(1000);
+      const killed = await compose(["kill", "-s", "SIGKILL", node]);
+      expect(killed.exitCode, killed.stderr).toBe(0);
+      await sleep(1500);
+      const r = await cli(["restart", node]);
+      expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+      const s = launcherStatus(node);
+      expect(s.state).toBe("serving");
+      expect(s.lastRecovery?.copied).toBeGreaterThanOrEqual(1000);
+    }
+    await sleep(1000);
+    expectNoLoss(await settle());
+  });
+
+  it("a graceful `restart memcached1 memcached2` keeps every session and update", async () => {
+    load.start();
+    await sleep(1000);
+    const r = await cli(["restart", ...NODES, "--json"]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    for (const node of NODES) expect(launcherStatus(node).lastRecovery?.cold).toBe(false);
+    await sleep(1000);
+    expectNoLoss(await settle());
+  });
+
+  it("memcached hung with SIGSTOP inside its container for 3 s, then resumed: no old copy is served", async () => {
+    load.start();
+    for (const node of NODES) {
+      await sleep(1000);
+      const id = await containerOf(node);
+      const before = launcherStatus(node);
+      // sh's kill builtin: the image has no procps
+      await execa("docker", ["exec", id, "sh", "-c", `kill -STOP ${before.pid}`]);
+      await sleep(3000);
+      await execa("docker", ["exec", id, "sh", "-c", `kill -CONT ${before.pid}`], { reject: false });
+      await waitUntil(`${node} refilled`, () => {
+        const s = launcherStatus(node);
+        return s.recoveries > before.recoveries && s.state === "serving";
+      });
+    }
+    await sleep(1000);
+    expectNoLoss(await settle(), { failed: false });
+  });
+
+  it("the whole container frozen (docker pause) for 3 s, then resumed: no old copy is served", async () => {
+    load.start();
+    for (const node of NODES) {
+      await sleep(1000);
+      const id = await containerOf(node);
+      const before = launcherStatus(node);
+      await execa("docker", ["pause", id]);
+      await sleep(3000);
+      await execa("docker", ["unpause", id]);
+      await waitUntil(`${node} refilled`, () => {
+        const s = launcherStatus(node);
+        return s.recoveries > before.recoveries && s.state === "serving";
+      });
+    }
+    await sleep(1000);
+    expectNoLoss(await settle(), { failed: false });
+  });
+
+  it("verify's memcached-node-loss and memcached-restart pass with 1,000 sessions", async () => {
+    const r = await cli(
+      ["verify", "--json", "--sessions", "1000", "--scenario", "memcached-node-loss", "memcached-restart"],
+      900_000,
+    );
+    const doc = JSON.parse(r.stdout);
+    const checks = (doc.data?.checks ?? doc.error?.details?.report?.checks ?? []) as {
+      name: string;
+      ok: boolean;
+      detail: string;
+    }[];
+    expect(
+      checks.filter((c) => !c.ok),
+      r.stdout,
+    ).toEqual([]);
+    expect(checks.map((c) => c.name)).toEqual(["memcached-node-loss", "memcached-restart"]);
+    expect(r.exitCode).toBe(0);
+  });
+});
