@@ -207,7 +207,7 @@ describe.skipIf(!ready)("a memcached node that returns (compose, real Docker eng
     }
     await sleep(1000);
     expectNoLoss(await settle());
-  });
+  }, 600_000);
 
   it("killed with `compose kill` (Docker leaves it down), brought back by `restart memcachedN`", async () => {
     load.start();
@@ -224,7 +224,7 @@ describe.skipIf(!ready)("a memcached node that returns (compose, real Docker eng
     }
     await sleep(1000);
     expectNoLoss(await settle());
-  });
+  }, 600_000);
 
   it("a graceful `restart memcached1 memcached2` keeps every session and update", async () => {
     load.start();
@@ -234,7 +234,7 @@ describe.skipIf(!ready)("a memcached node that returns (compose, real Docker eng
     for (const node of NODES) expect(launcherStatus(node).lastRecovery?.cold).toBe(false);
     await sleep(1000);
     expectNoLoss(await settle());
-  });
+  }, 600_000);
 
   it("memcached hung with SIGSTOP inside its container for 3 s, then resumed: no old copy is served", async () => {
     load.start();
@@ -253,7 +253,7 @@ describe.skipIf(!ready)("a memcached node that returns (compose, real Docker eng
     }
     await sleep(1000);
     expectNoLoss(await settle(), { failed: false });
-  });
+  }, 600_000);
 
   it("the whole container frozen (docker pause) for 3 s, then resumed: no old copy is served", async () => {
     load.start();
@@ -271,7 +271,29 @@ describe.skipIf(!ready)("a memcached node that returns (compose, real Docker eng
     }
     await sleep(1000);
     expectNoLoss(await settle(), { failed: false });
-  });
+  }, 600_000);
+
+  it("cut off from its network for 3 s (docker network disconnect), then reconnected: no old copy is served", async () => {
+    load.start();
+    for (const node of NODES) {
+      await sleep(1000);
+      const id = await containerOf(node);
+      const [network, ip] = (
+        await inspect(id, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.IPAddress}}{{end}}")
+      ).split(" ") as [string, string];
+      const before = launcherStatus(node);
+      await execa("docker", ["network", "disconnect", network, id]);
+      await sleep(3000);
+      await execa("docker", ["network", "connect", "--ip", ip, network, id]);
+      await waitUntil(`${node} refilled`, () => {
+        const s = launcherStatus(node);
+        return s.recoveries > before.recoveries && s.state === "serving";
+      });
+      expect(launcherStatus(node).lastRecovery?.reason).toMatch(/cut off/);
+    }
+    await sleep(1000);
+    expectNoLoss(await settle(), { failed: false });
+  }, 600_000);
 
   it("verify's memcached-node-loss and memcached-restart pass with 1,000 sessions", async () => {
     const r = await cli(
@@ -290,5 +312,5 @@ describe.skipIf(!ready)("a memcached node that returns (compose, real Docker eng
     ).toEqual([]);
     expect(checks.map((c) => c.name)).toEqual(["memcached-node-loss", "memcached-restart"]);
     expect(r.exitCode).toBe(0);
-  });
+  }, 960_000);
 });

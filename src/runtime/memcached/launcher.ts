@@ -26,6 +26,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { chownSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import { networkInterfaces } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { LauncherConfig } from "../../render/memcached.js";
@@ -81,6 +82,7 @@ export function planCopy(
     opts.live.map((l, i) => l && i !== opts.index),
   );
   const plan = new Map<string, number>();
+  if (!opts.live.some((l, i) => l && i !== opts.index)) return plan; // no peer to copy from
   for (const key of keys) {
     if (!key.startsWith(opts.prefix)) continue;
     const id = key.slice(opts.prefix.length);
@@ -649,6 +651,20 @@ class Launcher {
     void this.watch();
   }
 
+  /**
+   * Is the node's own address (as the clients know it) on this host? Always for loopback (the
+   * native runtime); in a container, its interface on the cluster network goes when the
+   * container is disconnected from it.
+   */
+  private ownAddressPresent(): boolean {
+    const host = this.servers[this.config.index]?.host ?? "";
+    if (host === "localhost" || host.startsWith("127.") || host === "::1" || net.isIP(host) === 0)
+      return true;
+    return Object.values(networkInterfaces())
+      .flat()
+      .some((a) => a?.address === host);
+  }
+
   /** Watch memcached: gone, stopped or silent means away: kill it and bring it back without stale data. */
   private async watch(): Promise<void> {
     let last = Date.now();
@@ -661,6 +677,19 @@ class Launcher {
       let reason: string | undefined;
       if (now - last > 2000) reason = `the launcher was frozen for ${now - last} ms`;
       last = now;
+      if (!this.ownAddressPresent()) {
+        // cut off (its network gone, as with `docker network disconnect`): the clients write to
+        // the peers meanwhile, so what this node holds will be old when it is back. Save it and
+        // stop; come back as a returning node once the address is here again.
+        log(
+          `${this.servers[this.config.index]?.host} is gone from this host: cut off; stopping until it is back`,
+        );
+        this.writeStatus({ state: "warming", pid: undefined });
+        await this.saveAndStop(child, this.config.probe);
+        while (!this.stopping && !this.ownAddressPresent()) await sleep(100);
+        if (this.stopping) return;
+        reason = "the node was cut off from its network";
+      }
       if (child.exitCode !== null || child.signalCode !== null)
         reason ??= `memcached exited (${child.signalCode ?? child.exitCode})`;
       else if (processState(child.pid) === "T") reason ??= "memcached was stopped (SIGSTOP)";
