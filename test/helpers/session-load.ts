@@ -1,4 +1,5 @@
 import http from "node:http";
+import { expect } from "vitest";
 
 /**
  * The tests' own read-modify-write load (not phpcluster's): sessions of ~1 KB through the
@@ -151,4 +152,37 @@ export class TestLoad {
     await Promise.all(Array.from({ length: this.opts.concurrency }, worker));
     return end;
   }
+}
+
+export interface Settled {
+  during: Counts;
+  end: Counts;
+  problems: string[];
+}
+
+/** Stop the load; its counts since the last call and a final read of every session, then reset. */
+export async function settle(load: TestLoad): Promise<Settled> {
+  await load.stop();
+  const during = { ...load.counts };
+  const end = await load.check();
+  const problems = [...load.problems];
+  load.counts = { requests: 0, ok: 0, empty: 0, stale: 0, failed: 0 };
+  load.problems.length = 0;
+  return { during, end, problems };
+}
+
+/**
+ * No session and no update lost: nothing read empty or older than its last write, during the
+ * load or in the final read. `failedAtMost`: the requests that may fail (a killed memcached may
+ * fail the requests in flight on it, at most the load's 8 per kill, when the retry on another app
+ * node fails too). However many fail (hung nodes: requests to them time out), it may not turn into
+ * an outage: the final read of every session must succeed.
+ */
+export function expectNoLoss(r: Settled, opts: { minRequests: number; failedAtMost?: number }): void {
+  const why = JSON.stringify(r);
+  expect(r.during.requests, why).toBeGreaterThan(opts.minRequests);
+  expect(r.during.empty, why).toBe(0);
+  expect(r.during.stale, why).toBe(0);
+  expect(r.during.failed, why).toBeLessThanOrEqual(opts.failedAtMost ?? Number.POSITIVE_INFINITY);
+  expect(r.end, why).toEqual({ requests: 1000, ok: 1000, empty: 0, stale: 0, failed: 0 });
 }

@@ -306,8 +306,23 @@ describe("nginx.conf", () => {
     expect(file(render(single, { target: "native" }), "nginx/nginx.conf")).toContain(
       "proxy_next_upstream_tries 2;",
     );
+    // the six forwarded headers, in the location and in the fallback location
     const forwarded = conf.match(/proxy_set_header /g) ?? [];
-    expect(forwarded).toHaveLength(6);
+    expect(forwarded).toHaveLength(12);
+  });
+
+  it("retries a 503 on another node, and sends the request to a fallback upstream once every node is marked failed", () => {
+    const conf = file(render(fixture("defaults"), { target: "native" }), "nginx/nginx.conf");
+    expect(conf).toContain("proxy_next_upstream error timeout http_502 http_503;");
+    expect(conf).toContain("error_page 502 = @phpcluster_fallback;");
+    const fallback = conf.match(/upstream phpcluster_app_fallback \{([^}]*)\}/)?.[1] ?? "";
+    const main = conf.match(/upstream phpcluster_app \{([^}]*)\}/)?.[1] ?? "";
+    const addresses = (block: string) => [...block.matchAll(/server (\S+) /g)].map((m) => m[1]);
+    expect(addresses(fallback)).toEqual(addresses(main));
+    expect(fallback).not.toMatch(/max_fails=[1-9]/); // no accounting there: it never answers "no live upstreams"
+    const location = conf.match(/location @phpcluster_fallback \{([^}]*)\}/)?.[1] ?? "";
+    expect(location).toContain("proxy_pass http://phpcluster_app_fallback;");
+    expect(location).not.toContain("error_page"); // no loop
   });
 
   it("passes the request on as the user sent it: Host with its port, the scheme, the public port", () => {

@@ -231,7 +231,8 @@ describe("nginx -t accepts a drained upstream with every method", () => {
       renderCluster(t, { target: "native", rootFromOut: ROOT_FROM_OUT, drained: ["app1", "app3"] }),
     );
     const conf = path.join(out, "nginx/nginx.conf");
-    expect(fs.readFileSync(conf, "utf8").match(/ down;/g)).toHaveLength(2);
+    // drained in the upstream and in its fallback
+    expect(fs.readFileSync(conf, "utf8").match(/ down;/g)).toHaveLength(4);
     const result = nginxConfigTest(path.join(out, "prefix"), conf);
     expect(result.status, result.output).toBe(0);
   });

@@ -270,6 +270,29 @@ describe("native runtime guards", () => {
     expect((await cli(m, ["destroy"])).exitCode).toBe(0);
   });
 
+  it("an application's 503 reaches the client and does not take the balancer down", async () => {
+    const m = await makeCluster("busy");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(
+      path.join(m.dir, "public", "maintenance.php"),
+      "<?php http_response_code(503); echo getenv('PHPCLUSTER_NODE');\n",
+    );
+    expect((await cli(m, ["create"])).exitCode).toBe(0);
+    // nginx retries a 503 on the other node and counts it as that node's failure: after these,
+    // every app node is marked failed for fail_timeout (10 s)
+    const answers = [await get(m.port, "/maintenance.php"), await get(m.port, "/maintenance.php")];
+    expect(answers.map((a) => a.status)).toEqual([503, 503]);
+    expect(answers.map((a) => a.body)).toEqual([
+      expect.stringMatching(/^app[12]$/),
+      expect.stringMatching(/^app[12]$/),
+    ]);
+    // the next requests are served all the same (not 502 "no live upstreams" for 10 s)
+    const after = [];
+    for (let i = 0; i < 10; i++) after.push((await get(m.port, "/")).status);
+    expect(after).toEqual(Array(10).fill(200));
+    expect((await cli(m, ["destroy"])).exitCode).toBe(0);
+  });
+
   it("refuses to start when www-data cannot read the document root, and says which directory", async () => {
     const m = await makeCluster("private");
     chmodSync(m.dir, 0o700);
