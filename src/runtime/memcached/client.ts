@@ -258,6 +258,8 @@ export class McConnection {
 /** A connection that reports each key stored on a server from now on (`watch mutations`). */
 export class MutationWatch {
   readonly keys = new Set<string>();
+  /** When each key was last seen stored (ms since the epoch). */
+  readonly seen = new Map<string, number>();
   /** The server dropped log lines (a slow reader): the key set is incomplete. */
   lossy = false;
   private socket: net.Socket | undefined;
@@ -290,7 +292,11 @@ export class MutationWatch {
           }
           if (l.startsWith("skipped")) this.lossy = true;
           const m = / key=(\S+) status=stored /.exec(l);
-          if (m?.[1]) this.keys.add(decodeURIComponent(m[1]));
+          if (m?.[1]) {
+            const key = decodeURIComponent(m[1]);
+            this.keys.add(key);
+            this.seen.set(key, Date.now());
+          }
         }
       });
       socket.on("error", (err) => {

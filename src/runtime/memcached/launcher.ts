@@ -392,11 +392,21 @@ class Launcher {
     target: McConnection,
     watches: MutationWatch[],
     full: boolean,
+    own?: MutationWatch,
   ): Promise<{ copied: number; deleted: number }> {
     const keys = new Set<string>();
     for (const w of watches) {
       for (const k of w.keys) keys.add(k);
       w.keys.clear();
+    }
+    if (own && keys.size > 0) {
+      // serving again: the clients write every copy, this one too. A key written here lately was
+      // written by such a request, and the peer may not have its write yet (the clients write the
+      // primary first): copying the peer's then would put an older session over a newer one.
+      await sleep(20);
+      const recent = Date.now() - 2000;
+      for (const k of keys) if ((own.seen.get(k) ?? 0) >= recent) keys.delete(k);
+      if (own.seen.size > 100_000) own.seen.clear();
     }
     const lossy = watches.some((w) => w.lossy);
     this.lastCopied = [];
@@ -422,10 +432,12 @@ class Launcher {
   private async settle(watches: MutationWatch[], ms: number): Promise<void> {
     const end = Date.now() + ms;
     let target: McConnection | undefined;
+    const own = new MutationWatch(this.config.probe.host, this.config.probe.port);
     try {
       target = await new McConnection(this.config.probe.host, this.config.probe.port, 5000).connect();
+      await own.start();
       while (Date.now() < end && !this.stopping) {
-        const r = await this.drain(target, watches, false);
+        const r = await this.drain(target, watches, false, own);
         if (r.copied > 0 && this.status.lastRecovery) this.status.lastRecovery.copied += r.copied;
         if (r.copied > 0 && process.env.PHPCLUSTER_LAUNCHER_DEBUG)
           log(`settle copied ${r.copied} [${this.lastCopied.join(" ")}]`);
@@ -435,6 +447,7 @@ class Launcher {
       log(`copying the peers' late writes stopped: ${(err as Error).message}`);
     } finally {
       target?.close();
+      own.stop();
       for (const w of watches) w.stop();
     }
   }
