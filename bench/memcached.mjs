@@ -132,7 +132,9 @@ console.log(`  command wall time:                               ${fmt(stats(grac
 console.log(`  time away (stop → real address answers, warm):   ${fmt(stats(graceful.away))}`);
 console.log(`  copy time (delta from the peer):                 ${fmt(stats(graceful.copy))}`);
 console.log(`  requests held at the switch:                     ${fmt(stats(graceful.hold))}`);
-console.log(`\nload throughout: ${describeCounts(load.counts)}; at the end ${end.empty} empty, ${end.stale} stale`);
+console.log(
+  `\nload throughout: ${describeCounts(load.counts)}; at the end ${end.empty} empty, ${end.stale} stale`,
+);
 
 cli("destroy");
 rmSync(dir, { recursive: true, force: true });

@@ -91,6 +91,30 @@ async function waitUntil(what: string, ok: () => boolean | Promise<boolean>, ms 
   }
 }
 
+/**
+ * Under the load, each memcached node in turn taken away for 3 s and let back (`away` returns how
+ * to let it back); it must then be refilled from its peer. Returns each node's last recovery reason.
+ */
+async function eachNodeAwayAndBack(away: (id: string, node: string) => Promise<() => Promise<unknown>>) {
+  const reasons: (string | undefined)[] = [];
+  load.start();
+  for (const node of NODES) {
+    await sleep(1000);
+    const id = await containerOf(node);
+    const before = launcherStatus(node);
+    const back = await away(id, node);
+    await sleep(3000);
+    await back();
+    await waitUntil(`${node} refilled`, () => {
+      const s = launcherStatus(node);
+      return s.recoveries > before.recoveries && s.state === "serving";
+    });
+    reasons.push(launcherStatus(node).lastRecovery?.reason);
+  }
+  await sleep(1000);
+  return reasons;
+}
+
 beforeAll(async () => {
   if (!ready) return;
   ({ dir, cleanup } = tempDir(`phpcluster-compose-${name}-`));
@@ -218,61 +242,32 @@ describe.skipIf(!ready)("a memcached node that returns (compose, real Docker eng
   }, 600_000);
 
   it("memcached hung with SIGSTOP inside its container for 3 s, then resumed: no old copy is served", async () => {
-    load.start();
-    for (const node of NODES) {
-      await sleep(1000);
-      const id = await containerOf(node);
-      const before = launcherStatus(node);
+    await eachNodeAwayAndBack(async (id, node) => {
+      const { pid } = launcherStatus(node);
       // sh's kill builtin: the image has no procps
-      await execa("docker", ["exec", id, "sh", "-c", `kill -STOP ${before.pid}`]);
-      await sleep(3000);
-      await execa("docker", ["exec", id, "sh", "-c", `kill -CONT ${before.pid}`], { reject: false });
-      await waitUntil(`${node} refilled`, () => {
-        const s = launcherStatus(node);
-        return s.recoveries > before.recoveries && s.state === "serving";
-      });
-    }
-    await sleep(1000);
+      await execa("docker", ["exec", id, "sh", "-c", `kill -STOP ${pid}`]);
+      return () => execa("docker", ["exec", id, "sh", "-c", `kill -CONT ${pid}`], { reject: false });
+    });
     expectNoLoss(await settle(load), { minRequests: 300 });
   }, 600_000);
 
   it("the whole container frozen (docker pause) for 3 s, then resumed: no old copy is served", async () => {
-    load.start();
-    for (const node of NODES) {
-      await sleep(1000);
-      const id = await containerOf(node);
-      const before = launcherStatus(node);
+    await eachNodeAwayAndBack(async (id) => {
       await execa("docker", ["pause", id]);
-      await sleep(3000);
-      await execa("docker", ["unpause", id]);
-      await waitUntil(`${node} refilled`, () => {
-        const s = launcherStatus(node);
-        return s.recoveries > before.recoveries && s.state === "serving";
-      });
-    }
-    await sleep(1000);
+      return () => execa("docker", ["unpause", id]);
+    });
     expectNoLoss(await settle(load), { minRequests: 300 });
   }, 600_000);
 
   it("cut off from its network for 3 s (docker network disconnect), then reconnected: no old copy is served", async () => {
-    load.start();
-    for (const node of NODES) {
-      await sleep(1000);
-      const id = await containerOf(node);
+    const reasons = await eachNodeAwayAndBack(async (id) => {
       const [network, ip] = (
         await inspect(id, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.IPAddress}}{{end}}")
       ).split(" ") as [string, string];
-      const before = launcherStatus(node);
       await execa("docker", ["network", "disconnect", network, id]);
-      await sleep(3000);
-      await execa("docker", ["network", "connect", "--ip", ip, network, id]);
-      await waitUntil(`${node} refilled`, () => {
-        const s = launcherStatus(node);
-        return s.recoveries > before.recoveries && s.state === "serving";
-      });
-      expect(launcherStatus(node).lastRecovery?.reason).toMatch(/cut off/);
-    }
-    await sleep(1000);
+      return () => execa("docker", ["network", "connect", "--ip", ip, network, id]);
+    });
+    for (const reason of reasons) expect(reason).toMatch(/cut off/);
     expectNoLoss(await settle(load), { minRequests: 300 });
   }, 600_000);
 

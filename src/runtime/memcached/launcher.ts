@@ -406,7 +406,6 @@ class Launcher {
       await sleep(20);
       const recent = Date.now() - 2000;
       for (const k of keys) if ((own.seen.get(k) ?? 0) >= recent) keys.delete(k);
-      if (own.seen.size > 100_000) own.seen.clear();
     }
     const lossy = watches.some((w) => w.lossy);
     this.lastCopied = [];
