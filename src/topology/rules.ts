@@ -90,7 +90,8 @@ export const memcachedRedundancy: Rule = {
       warn(
         ["sessions", "replicas"],
         `sessions.replicas is 0 with ${nodes} Memcached nodes: a node that crashes loses the sessions it holds ` +
-          "(a graceful restart keeps them); set sessions.replicas: 1 or more",
+          "and even a graceful restart loses the sessions of users who come while it is away (PHP's strict mode gives them new ones); " +
+          "set sessions.replicas: 1 or more",
       );
     } else if (replicas < nodes - 1) {
       warn(

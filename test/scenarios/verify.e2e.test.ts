@@ -172,6 +172,15 @@ describe("verify fails on deliberately broken clusters, naming the check", () =>
     expect(loss.data.during.empty).toBeGreaterThan(0);
     expect(loss.data.end.empty).toBeGreaterThan(0);
     expect(loss.detail).toContain("there is no second copy");
+    // a graceful restart keeps the data in Memcached, but the users who come while the node is away
+    // get new sessions (validate_sid fails, strict mode): it fails and says why
+    const restart = await verifyFails(m, ["--scenario", "memcached-restart"], ["memcached-restart"]);
+    const r = restart.find((c) => c.name === "memcached-restart") as {
+      detail: string;
+      data: { during: { empty: number } };
+    };
+    expect(r.data.during.empty).toBeGreaterThan(0);
+    expect(r.detail).toContain("strict mode gives that user a new, empty session");
   });
 });
 
