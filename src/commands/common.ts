@@ -7,7 +7,7 @@ import { parseDuration } from "../topology/duration.js";
 export function runtimeOption(
   description = "runtime: auto, compose or native (wins over the topology)",
 ): Option {
-  return new Option("--runtime <runtime>", description).choices(["auto", "compose", "native"]);
+  return new Option("--runtime <runtime>", description).choices(["auto", "compose", "native", "swarm"]);
 }
 
 export function examples(lines: string[]): string {

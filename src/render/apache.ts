@@ -2,7 +2,7 @@ import type { Topology } from "../topology/index.js";
 import { renderTemplate } from "./templates.js";
 
 export interface ApacheView {
-  target: "native" | "compose";
+  target: "native" | "compose" | "swarm";
   listen: string;
   errorLog: string;
   accessLog: string;

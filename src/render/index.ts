@@ -1,4 +1,10 @@
-import { appNodeNames, clusterNodes, type NodeRole, type Topology } from "../topology/index.js";
+import {
+  appNodeNames,
+  clusterNodes,
+  memcachedNodeNames,
+  type NodeRole,
+  type Topology,
+} from "../topology/index.js";
 import {
   COMPOSE_APP_HTTPS_PORT,
   COMPOSE_APP_PORT,
@@ -11,10 +17,20 @@ import {
 } from "./addresses.js";
 import { renderHttpdConf } from "./apache.js";
 import { renderComposeFile, renderDockerfiles } from "./compose.js";
-import { composeLauncherConfig, launcherFiles } from "./memcached.js";
+import { composeLauncherConfig, launcherFiles, swarmMemoryDir } from "./memcached.js";
 import { composeNginxView, nativeNginxView, renderNginx } from "./nginx.js";
 import { renderPhpIni } from "./php-ini.js";
-import { readTemplate } from "./templates.js";
+import {
+  LB_ENTRY_PATH,
+  renderStackFile,
+  SITE_DOCKERFILE_PATH,
+  STACK_FILE_PATH,
+  SWARM_SHM_TARGET,
+  swarmAppAddresses,
+  swarmSavePath,
+  swarmSubnet,
+} from "./swarm.js";
+import { readTemplate, renderTemplate } from "./templates.js";
 
 export {
   composeAddresses,
@@ -45,6 +61,15 @@ export {
   type RenderTarget,
 } from "./paths.js";
 export { iniValue } from "./php-ini.js";
+export {
+  LB_ENTRY_PATH,
+  SECRET_TARGET,
+  SITE_DOCKERFILE_PATH,
+  STACK_FILE_PATH,
+  SWARM_ENV,
+  swarmStack,
+  swarmSubnet,
+} from "./swarm.js";
 
 import {
   type ClusterManifest,
@@ -92,8 +117,8 @@ function manifest(t: Topology, target: RenderTarget): ClusterManifest {
     const files: string[] = [];
     if (role === "app") files.push(httpdConfPath(name), phpIniPath(name));
     if (role === "balancer") files.push(NGINX_CONF_PATH);
-    if (role === "memcached" && target === "compose") files.push(`${name}/launcher.json`);
-    if (target === "compose") files.push(dockerfilePath(dockerRole(role)));
+    if (role === "memcached" && target !== "native") files.push(`${name}/launcher.json`);
+    if (target !== "native") files.push(dockerfilePath(dockerRole(role)));
     let host: string;
     let port: number;
     if (target === "native") {
@@ -101,7 +126,7 @@ function manifest(t: Topology, target: RenderTarget): ClusterManifest {
       if (address === undefined) throw new Error(`no address for node ${name}`);
       ({ host, port } = address);
     } else {
-      const address = compose[name];
+      const address = target === "swarm" ? name : compose[name];
       if (address === undefined) throw new Error(`no address for node ${name}`);
       host = address;
       port =
@@ -110,6 +135,51 @@ function manifest(t: Topology, target: RenderTarget): ClusterManifest {
     return { name, role, host, port, files };
   });
   return { name: t.name, target, nodes, balancer: { bind: t.balancer.bind, port: t.balancer.port } };
+}
+
+/** The swarm runtime's files: the compose images' Dockerfiles, configs that name nodes, not addresses. */
+function renderSwarm(t: Topology, drained: string[], add: (path: string, content: string) => void): void {
+  const apps = appNodeNames(t);
+  const savePath = swarmSavePath(t);
+  const httpsAddresses = t.balancer.tls ? swarmAppAddresses(t, COMPOSE_APP_HTTPS_PORT) : {};
+  add(
+    NGINX_CONF_PATH,
+    renderNginx(t, {
+      ...composeNginxView(t, swarmAppAddresses(t, COMPOSE_APP_PORT), httpsAddresses, drained),
+      target: "swarm",
+    }),
+  );
+  add(LB_ENTRY_PATH, readTemplate("swarm/lb-entry.sh"));
+  for (const node of apps) {
+    add(
+      httpdConfPath(node),
+      renderHttpdConf(t, node, {
+        target: "swarm",
+        listen: String(COMPOSE_APP_PORT),
+        errorLog: "/proc/self/fd/2",
+        accessLog: "/proc/self/fd/1",
+        internalProxy: swarmSubnet(t),
+        httpsListen: t.balancer.tls ? String(COMPOSE_APP_HTTPS_PORT) : "",
+      }),
+    );
+    add(phpIniPath(node), renderPhpIni(t, node, "swarm", savePath));
+  }
+  for (const node of memcachedNodeNames(t)) {
+    const config = composeLauncherConfig(
+      t,
+      node,
+      savePath,
+      COMPOSE_MEMCACHED_PORT,
+      swarmMemoryDir(t, node, SWARM_SHM_TARGET),
+    );
+    add(`${node}/launcher.json`, `${JSON.stringify(config, null, 2)}\n`);
+  }
+  for (const f of launcherFiles()) add(`images/memcached/launcher/${f.path}`, f.content);
+  const dockerfiles = renderDockerfiles(t);
+  add(dockerfilePath("app"), dockerfiles.app);
+  add(dockerfilePath("lb"), dockerfiles.lb);
+  add(dockerfilePath("memcached"), dockerfiles.memcached);
+  add(SITE_DOCKERFILE_PATH, renderTemplate("docker/site.Dockerfile.liquid", { cluster: t.name }));
 }
 
 /**
@@ -155,6 +225,8 @@ export function renderCluster(topology: Topology, options: RenderOptions): Rende
       );
       add(phpIniPath(node), renderPhpIni(t, node, "native", savePath));
     }
+  } else if (options.target === "swarm") {
+    renderSwarm(t, drained, add);
   } else {
     const { subnet, nodes: ips } = composeAddresses(t);
     const ip = (node: string) => {
@@ -197,6 +269,9 @@ export function renderCluster(topology: Topology, options: RenderOptions): Rende
   }
 
   for (const path of PROBE_FILES) add(path, readTemplate(path));
+  // the stack names every file it mounts by content: it comes once they are all there
+  if (options.target === "swarm")
+    add(STACK_FILE_PATH, renderStackFile(t, new Map(files.map((f) => [f.path, f.content]))));
   add(MANIFEST_PATH, `${JSON.stringify(manifest(t, options.target), null, 2)}\n`);
 
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

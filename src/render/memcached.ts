@@ -60,13 +60,23 @@ export function composeMemoryDir(t: Topology): string {
 }
 
 export const CONTAINER_MEMORY_DIR = "/var/lib/phpcluster/memory";
+
+/** Where the swarm runtime keeps a node's memory on its host's tmpfs (`/dev/shm/phpcluster/swarm-<cluster>/<node>`). */
+export function swarmMemoryDir(t: Topology, node: string, shm: string): string {
+  return `${shm}/phpcluster/swarm-${t.name}/${node}`;
+}
 export const CONTAINER_LAUNCHER_DIR = "/opt/phpcluster/memcached";
 
+/**
+ * A memcached node in a container. `memoryDir`: compose bind-mounts the node's own tmpfs directory
+ * at CONTAINER_MEMORY_DIR; swarm mounts the host's /dev/shm and keeps the node's directory inside it.
+ */
 export function composeLauncherConfig(
   t: Topology,
   node: string,
   servers: string[],
   port: number,
+  memoryDir = CONTAINER_MEMORY_DIR,
 ): LauncherConfig {
   return {
     node,
@@ -75,8 +85,8 @@ export function composeLauncherConfig(
     listen: { host: "0.0.0.0", port },
     probe: { host: "127.0.0.1", port },
     stagingHost: "127.0.0.1",
-    memoryFile: `${CONTAINER_MEMORY_DIR}/memory`,
-    statusFile: `${CONTAINER_MEMORY_DIR}/status.json`,
+    memoryFile: `${memoryDir}/memory`,
+    statusFile: `${memoryDir}/status.json`,
     memcached: "/usr/bin/memcached",
     args: memcachedArgs(t, { user: true }),
     ...launcherCommon(t),

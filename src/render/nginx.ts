@@ -4,7 +4,7 @@ import { TLS_FILES } from "./paths.js";
 import { renderTemplate } from "./templates.js";
 
 export interface NginxView {
-  target: "native" | "compose";
+  target: "native" | "compose" | "swarm";
   /** host:port of every app node, by node name. */
   apps: Record<string, string>;
   /** With TLS: host:port where each app node takes the requests that came in over HTTPS. */

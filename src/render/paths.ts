@@ -1,7 +1,7 @@
 import type { NodeRole } from "../topology/index.js";
 
 /** Where the rendered files go, relative to the render directory (drivers read them without loading the renderers). */
-export type RenderTarget = "native" | "compose";
+export type RenderTarget = "native" | "compose" | "swarm";
 
 /** What the runtime drivers read back from `cluster.json`. */
 export interface ClusterManifest {

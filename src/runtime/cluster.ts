@@ -57,7 +57,7 @@ export async function removeStateRootIfEmpty(topologyDir: string): Promise<void>
 
 const SECRET_FILE = "secret";
 const RUNTIME_FILE = "runtime";
-const RUNTIMES: readonly RuntimeName[] = ["native", "compose"];
+const RUNTIMES: readonly RuntimeName[] = ["native", "compose", "swarm"];
 
 /** The per-cluster probe secret: 32 random bytes, hex, in a 0600 file. Created once. */
 export async function ensureSecret(stateDir: string): Promise<string> {

@@ -20,6 +20,13 @@ export interface ClusterContext {
 
 export type NodeState = "running" | "stopped" | "unhealthy";
 
+/** A swarm host: its node id, hostname and the address other hosts reach it at. */
+export interface SwarmHost {
+  id: string;
+  hostname: string;
+  address: string;
+}
+
 export interface NodeStatus {
   name: string;
   role: NodeRole;
@@ -31,6 +38,8 @@ export interface NodeStatus {
   /** Memcached nodes: the items held, and whether the node is filling itself from its peers. */
   items?: number | undefined;
   warming?: boolean | undefined;
+  /** swarm: the host the node runs on. */
+  host?: SwarmHost | undefined;
 }
 
 /** One reading of one node, as its runtime sees it. */
@@ -43,6 +52,8 @@ export interface NodeReading {
   address: string;
   items?: number | undefined;
   warming?: boolean | undefined;
+  /** swarm: the host the node's task runs on. */
+  host?: SwarmHost | undefined;
   /** Memcached nodes: the memcached server process (the node's pid is its launcher's). */
   memcachedPid?: number | undefined;
   /** Memcached nodes: the launcher's last return (time away, copy time, what it copied). */

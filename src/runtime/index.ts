@@ -14,6 +14,10 @@ export async function driverFactory(
     const { NativeDriver } = await import("./native/driver.js");
     return (cluster) => new NativeDriver(cluster);
   }
+  if (runtime === "swarm") {
+    const { SwarmDriver } = await import("./swarm/driver.js");
+    return (cluster) => new SwarmDriver(cluster);
+  }
   const { ComposeDriver } = await import("./compose/driver.js");
   return (cluster) => new ComposeDriver(cluster);
 }

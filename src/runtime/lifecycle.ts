@@ -150,6 +150,7 @@ export async function clusterStatusOf(driver: RuntimeDriver): Promise<NodeStatus
       ...(r?.detail !== undefined ? { detail: r.detail } : {}),
       ...(r?.items !== undefined ? { items: r.items } : {}),
       ...(r?.warming !== undefined ? { warming: r.warming } : {}),
+      ...(r?.host !== undefined ? { host: r.host } : {}),
     };
   });
 }

@@ -277,6 +277,21 @@ export const tlsSettings: Rule = {
   },
 };
 
+/** Swarm's host-mode ports listen on every address of the host: that must be written explicitly. */
+export const swarmPublishesOnEveryAddress: Rule = {
+  name: "swarmPublishesOnEveryAddress",
+  uses: ["runtime", "balancer.bind"],
+  check({ topology: t, error }) {
+    if (t.runtime !== "swarm") return;
+    if (t.balancer.bind !== "0.0.0.0" && t.balancer.bind !== "::") {
+      error(
+        ["balancer", "bind"],
+        `the swarm runtime publishes the balancer on every address of the host it runs on (a host-mode port cannot bind one address, and ${t.balancer.bind} of another host is of no use): write balancer.bind: 0.0.0.0, and firewall the port where it must not be reached`,
+      );
+    }
+  },
+};
+
 export const RULES: readonly Rule[] = [
   memcachedReplicasBelowNodes,
   memcachedRedundancy,
@@ -289,4 +304,5 @@ export const RULES: readonly Rule[] = [
   nativePortsInRange,
   extensionsKnown,
   tlsSettings,
+  swarmPublishesOnEveryAddress,
 ];

@@ -22,6 +22,9 @@ export const EXTENSION_NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
 /** A Docker image reference: `debian:trixie-slim`, `local/phpbase:bookworm`, `reg:5000/x/y@sha256:...` */
 export const IMAGE_RE =
   /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+/** A registry and repository path, without a tag: `10.77.0.11:5000/phpcluster`, `registry.example.com/team` (or empty). */
+export const REGISTRY_RE =
+  /^(?:[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)?$/;
 /** Paths that reach Compose or Apache: no control characters, quotes, `$` or backslashes. */
 const PATH_FORBIDDEN_RE = /[\0-\u001f\u007f"'$`\\]/;
 
@@ -232,8 +235,29 @@ export const imagesSchema = z
       .describe(
         "Image the Dockerfiles are rendered FROM; Debian's packages supply apache2, libapache2-mod-php, php-memcached, memcached and nginx.",
       ),
+    registry: z
+      .string()
+      .regex(REGISTRY_RE, {
+        error: (i) =>
+          `images.registry ${JSON.stringify(i.input)} must be a registry and path such as 10.77.0.11:5000/phpcluster or registry.example.com/team (no tag, no scheme)`,
+      })
+      .default("")
+      .describe(
+        "swarm: where the images are pushed and pulled from (host[:port]/path); required when the swarm has more than one node.",
+      ),
   })
-  .describe("Images for the compose runtime.");
+  .describe("Images for the compose and swarm runtimes.");
+
+export const swarmSchema = z
+  .strictObject({
+    encrypted: z
+      .boolean()
+      .default(true)
+      .describe(
+        "The overlay network is encrypted (IPsec between hosts); a kernel without IPsec (esp4, AES-GCM) carries nothing across hosts: set false there.",
+      ),
+  })
+  .describe("The swarm runtime.");
 
 export const topologySchema = z
   .strictObject({
@@ -246,14 +270,17 @@ export const topologySchema = z
       })
       .describe("Cluster name: Compose project name and state folder name."),
     runtime: z
-      .enum(["auto", "compose", "native"])
+      .enum(["auto", "compose", "native", "swarm"])
       .default("auto")
-      .describe("auto picks compose when a Docker engine answers, else native; --runtime wins."),
+      .describe(
+        "auto picks compose when a Docker engine answers, else native (never swarm); --runtime wins.",
+      ),
     balancer: balancerSchema.prefault({}),
     app: appSchema.prefault({}),
     sessions: sessionsSchema.prefault({}),
     memcached: memcachedSchema.prefault({}),
     images: imagesSchema.prefault({}),
+    swarm: swarmSchema.prefault({}),
   })
   .describe("A phpcluster topology: nginx load balancer, Apache+mod_php app nodes, Memcached session store.");
 

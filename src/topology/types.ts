@@ -2,7 +2,7 @@ import { parseDuration } from "./duration.js";
 import type { ParsedTopology } from "./schema.js";
 
 export type Strategy = "sticky" | "round-robin" | "least-conn";
-export type RuntimeName = "compose" | "native";
+export type RuntimeName = "compose" | "native" | "swarm";
 export type RuntimeChoice = RuntimeName | "auto";
 export type IniMap = Record<string, string>;
 
@@ -47,7 +47,8 @@ export interface Topology {
     cookie: { secure: boolean; httpOnly: boolean; sameSite: "Strict" | "Lax" | "None" };
   };
   memcached: { nodes: number; memory: number };
-  images: { base: string };
+  images: { base: string; registry: string };
+  swarm: { encrypted: boolean };
 }
 
 export type NodeRole = "balancer" | "app" | "memcached";
@@ -130,5 +131,6 @@ export function normalizeTopology(p: ParsedTopology): Topology {
     },
     memcached: { ...p.memcached },
     images: { ...p.images },
+    swarm: { ...p.swarm },
   };
 }

@@ -273,4 +273,24 @@ export const BROKEN_CASES: BrokenCase[] = [
       { line: 12, path: "memcached.memroy", message: 'did you mean "memory"?' },
     ],
   },
+  {
+    name: "images.registry with a scheme (it would reach docker push and the stack file)",
+    yaml: "name: shop\nimages:\n  registry: https://reg.example.com/team\n",
+    issues: [{ line: 3, path: "images.registry", message: /no tag, no scheme/ }],
+  },
+  {
+    name: "images.registry with a tag, or text that would break out of the stack file",
+    yaml: 'name: shop\nimages:\n  registry: "reg:5000/x\\nimage: evil"\n',
+    issues: [{ line: 3, path: "images.registry", message: /must be a registry and path/ }],
+  },
+  {
+    name: "swarm.encrypted not a boolean",
+    yaml: "name: shop\nswarm:\n  encrypted: maybe\n",
+    issues: [{ line: 3, path: "swarm.encrypted", message: /boolean/ }],
+  },
+  {
+    name: "swarm runtime with the balancer on loopback (Swarm's host-mode ports bind every address)",
+    yaml: "name: shop\nruntime: swarm\nbalancer:\n  bind: 127.0.0.1\n",
+    issues: [{ line: 4, path: "balancer.bind", message: /write balancer.bind: 0.0.0.0/ }],
+  },
 ];

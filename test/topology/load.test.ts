@@ -47,7 +47,8 @@ describe("checkTopologyText on valid topologies", () => {
         cookie: { secure: false, httpOnly: true, sameSite: "Lax" },
       },
       memcached: { nodes: 1, memory: 64 },
-      images: { base: "debian:trixie-slim" },
+      images: { base: "debian:trixie-slim", registry: "" },
+      swarm: { encrypted: true },
     });
   });
 

@@ -22,6 +22,8 @@ export interface RunOptions {
   cwd?: string | undefined;
   /** stdout and stderr appended to this file instead of being kept (a build's long output). */
   logFile?: string | undefined;
+  /** What the command reads on stdin (else none). */
+  input?: string | undefined;
 }
 
 /** What a run left: its exit code and its output (stdout byte for byte, and as text). */
@@ -74,7 +76,7 @@ const toBuffer = (value: unknown): Buffer =>
 async function run(file: string, args: string[], env: NodeJS.ProcessEnv, opts: RunOptions): Promise<Ran> {
   const options: Options = {
     reject: false,
-    stdin: "ignore",
+    ...(opts.input === undefined ? { stdin: "ignore" as const } : { input: opts.input }),
     cleanup: false,
     env,
     extendEnv: false,

@@ -17,7 +17,12 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * `curl` inside an app container: one GET to the node itself, headers as separate argv elements,
  * no URL globbing, the path sent as given.
  */
-export function curlArgs(urlPath: string, headers: Record<string, string>, maxTimeSeconds = 30): string[] {
+export function curlArgs(
+  urlPath: string,
+  headers: Record<string, string>,
+  maxTimeSeconds = 30,
+  host = "127.0.0.1",
+): string[] {
   if (!/^\/[^\s\x00-\x1f\x7f]*$/.test(urlPath))
     throw new Error(`not a request path: ${JSON.stringify(urlPath)}`);
   const args = ["curl", "-sS", "-i", "-g", "--path-as-is", "--max-time", String(maxTimeSeconds)];
@@ -26,7 +31,8 @@ export function curlArgs(urlPath: string, headers: Record<string, string>, maxTi
     if (/[\r\n\0]/.test(value)) throw new Error(`header ${name} has a line break in its value`);
     args.push("-H", `${name}: ${value}`);
   }
-  args.push(`http://127.0.0.1${urlPath}`);
+  if (!/^[a-z0-9][a-z0-9.-]*(?::[0-9]+)?$/.test(host)) throw new Error(`not a host: ${JSON.stringify(host)}`);
+  args.push(`http://${host}${urlPath}`);
   return args;
 }
 
@@ -76,10 +82,11 @@ export const STORE_KEY_PATTERN = /^[A-Za-z0-9._-]{1,250}$/;
  * Exit codes: 3 no connection, 4 the answer stopped before END (or took over 5 s a line),
  * 5 a value could not be read, 6 memcached answered with an error (printed).
  */
-export function memcachedGetScript(port: number = COMPOSE_MEMCACHED_PORT): string {
+export function memcachedGetScript(port: number = COMPOSE_MEMCACHED_PORT, host = "127.0.0.1"): string {
+  if (!/^[a-z0-9][a-z0-9.-]*$/.test(host)) throw new Error(`not a host: ${JSON.stringify(host)}`);
   return [
     "set -f",
-    `exec 3<>/dev/tcp/127.0.0.1/${port} || exit 3`,
+    `exec 3<>/dev/tcp/${host}/${port} || exit 3`,
     'printf -v keys " %s" "$@"',
     'printf "get%s\\r\\n" "$keys" >&3 || exit 3',
     "while IFS= read -r -t 5 line <&3; do",
@@ -163,13 +170,14 @@ export const ACCEPTING_WORKER_TITLE = "nginx: worker process";
  * PID 1 (`docker exec` processes have parent 0 there), as `<pid> <title>` a line; the title is
  * the first NUL-terminated string of /proc/<pid>/cmdline, which nginx overwrites with it.
  */
-export function nginxWorkersScript(master = 1): string {
+export function nginxWorkersScript(master: number | string = 1): string {
   return [
+    ...(typeof master === "string" ? [`m=$(cat ${master}) || exit 1`] : []),
     "for f in /proc/[0-9]*/stat; do",
     '  read -r l 2>/dev/null < "$f" || continue',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a JS template
     "  set -- ${l##*) }",
-    `  [ "$2" = ${master} ] || continue`,
+    `  [ "$2" = ${typeof master === "string" ? '"$m"' : master} ] || continue`,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a JS template
     "  p=${f#/proc/}; p=${p%/stat}",
     "  t=",

@@ -1,0 +1,576 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { fail, isPhpclusterError } from "../../errors.js";
+import { writeFileAtomically } from "../../files/write.js";
+import { COMPOSE_APP_PORT, COMPOSE_MEMCACHED_PORT } from "../../render/addresses.js";
+import { CONTAINER, NGINX_CONF_PATH, STACK_FILE_PATH, SWARM_ENV } from "../../render/index.js";
+import { appNodeNames, clusterNodes, memcachedNodeNames } from "../../topology/index.js";
+import { readSecret } from "../cluster.js";
+import {
+  curlArgs,
+  memcachedGetArgs,
+  memcachedGetScript,
+  nginxWorkersScript,
+  parseCurlReply,
+  parseMemcachedGetMulti,
+  parseWorkers,
+  STORE_KEY_PATTERN,
+} from "../compose/reads.js";
+import { probeDocker } from "../detect.js";
+import type {
+  ClusterContext,
+  HttpReply,
+  LogChunk,
+  NginxWorker,
+  NodeReading,
+  Prerequisite,
+  RuntimeDriver,
+  StepReporter,
+} from "../driver.js";
+import { type Endpoint, lastLines, nodeNames, nodeOf, throwIfAborted, waitUntil } from "../kit/index.js";
+import {
+  currentTask,
+  engineOf,
+  listNodes,
+  listTasks,
+  run,
+  type SwarmNode,
+  swarmInfo,
+  taskState,
+} from "./engine.js";
+import { buildSwarmImages, type SwarmImages } from "./images.js";
+import { type Placement, placeNodes } from "./placement.js";
+
+/** What `prepare` decided, kept beside the rendered files: later commands deploy the same way. */
+interface Deployment {
+  images: SwarmImages;
+  placement: Placement["hosts"];
+  secretName: string;
+}
+
+const DEPLOYMENT_FILE = "swarm-deployment.json";
+const LB_ENTRY = `${CONTAINER.nginxConfigDir}/entry.sh`;
+const LB_CONF = `${CONTAINER.nginxConfigDir}/nginx.conf`;
+/** nginx is not PID 1 in the balancer's container (its entry point is): the master's pid from its pid file. */
+const LB_WORKERS_SCRIPT = nginxWorkersScript("/run/nginx.pid");
+const STACK_TIMEOUT_MS = 120_000;
+const GONE_TIMEOUT_MS = 90_000;
+const READ_TIMEOUT_MS = 60_000;
+
+/**
+ * The swarm runtime: the topology as a Docker Swarm stack on the engine the Docker CLI points at
+ * (a swarm manager). One service per node, `<cluster>_<node>`, pinned to the host `prepare` chose;
+ * a node is started and stopped by scaling its service to 1 or 0. Node state comes from the
+ * tasks (Swarm says `running` once the healthcheck passed). Reads inside the cluster network run
+ * in a one-off container on the manager, attached to the stack's overlay network; faults are made
+ * on a task's own host when PHPCLUSTER_SWARM_ENGINES names its engine.
+ */
+export class SwarmDriver implements RuntimeDriver {
+  readonly name = "swarm" as const;
+  /** One poll is a `docker stack ps` and a `docker inspect`. */
+  readonly pollMs = 500;
+  private deployment: Deployment | undefined;
+
+  constructor(readonly cluster: ClusterContext) {}
+
+  private get stack(): string {
+    return this.cluster.topology.name;
+  }
+
+  private service(node: string): string {
+    return `${this.stack}_${node}`;
+  }
+
+  private docker(
+    args: string[],
+    opts: { timeoutMs?: number; signal?: AbortSignal | undefined; env?: NodeJS.ProcessEnv } = {},
+  ) {
+    return run(opts.env ?? this.cluster.env, args, {
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      signal: opts.signal,
+    });
+  }
+
+  private failure(what: string, r: { stderr: string; stdout: string; shortMessage: string }) {
+    return fail.runtime("COMPOSE_FAILED", `${what} failed`, {
+      hint: (r.stderr || r.stdout || r.shortMessage).trim() || undefined,
+    });
+  }
+
+  // ----------------------------------------------------------------------------------- the swarm
+
+  async prerequisites(): Promise<Prerequisite[]> {
+    const engine = await probeDocker(this.cluster.env);
+    const info = engine.answers ? await swarmInfo(this.cluster.env) : undefined;
+    return [
+      {
+        name: "Docker engine",
+        ok: engine.answers,
+        detail: engine.answers
+          ? `server ${engine.serverVersion}${this.cluster.env.DOCKER_HOST ? ` at ${this.cluster.env.DOCKER_HOST}` : ""}`
+          : `the Docker engine does not answer${engine.error ? `: ${engine.error}` : ""}`,
+        package: "docker.io",
+      },
+      {
+        name: "Swarm manager",
+        ok: info?.state === "active" && info.manager,
+        detail: !info
+          ? "no engine to ask"
+          : info.state !== "active"
+            ? `this engine is not part of a swarm (${info.state}): \`docker swarm init\`, or point DOCKER_HOST at a manager`
+            : info.manager
+              ? `a manager of a swarm of ${info.nodes} node${info.nodes === 1 ? "" : "s"}`
+              : "this engine is a worker: point DOCKER_HOST (or the Docker context) at a manager",
+      },
+    ];
+  }
+
+  async exists(): Promise<boolean> {
+    const r = await this.docker([
+      "service",
+      "ls",
+      "-q",
+      "--filter",
+      `label=com.docker.stack.namespace=${this.stack}`,
+    ]);
+    if (r.exitCode !== 0)
+      throw fail.runtimeUnavailable(
+        `the Docker engine does not answer: ${(r.stderr || r.shortMessage).trim()}`,
+      );
+    return r.stdout.trim().length > 0;
+  }
+
+  async preflight(opts: { signal?: AbortSignal | undefined }): Promise<void> {
+    throwIfAborted(opts.signal);
+    const t = this.cluster.topology;
+    if (t.balancer.bind !== "0.0.0.0" && t.balancer.bind !== "::") {
+      throw fail.runtime(
+        "TOPOLOGY_INVALID",
+        `${this.cluster.topologyFileShown}: balancer.bind: the swarm runtime publishes the balancer on every address of its host (a host-mode port cannot bind one address): write balancer.bind: 0.0.0.0`,
+        { hint: "firewall the port where it must not be reached; nothing was started" },
+      );
+    }
+    const info = await swarmInfo(this.cluster.env);
+    if (info.nodes > 1 && !t.images.registry) {
+      throw fail.runtime(
+        "TOPOLOGY_INVALID",
+        `${this.cluster.topologyFileShown}: images.registry is required: the swarm has ${info.nodes} nodes, and each must pull the images from a registry`,
+        {
+          hint: "set images.registry to a registry every host can pull from, e.g. images.registry: 10.0.0.11:5000/phpcluster; nothing was started",
+        },
+      );
+    }
+  }
+
+  private deploymentFile(): string {
+    return path.join(this.cluster.stateDir, DEPLOYMENT_FILE);
+  }
+
+  private async readDeployment(): Promise<Deployment | undefined> {
+    if (this.deployment) return this.deployment;
+    try {
+      this.deployment = JSON.parse(await readFile(this.deploymentFile(), "utf8")) as Deployment;
+    } catch {
+      this.deployment = undefined;
+    }
+    return this.deployment;
+  }
+
+  private async secretName(): Promise<string> {
+    const secret = await readSecret(this.cluster.stateDir);
+    if (!secret) throw fail.runtime("SECRET_MISSING", `the probe secret of ${this.stack} is missing`);
+    return `${this.stack}_probe_${createHash("sha256").update(secret).digest("hex").slice(0, 12)}`;
+  }
+
+  async prepare(opts: { signal?: AbortSignal | undefined; reporter: StepReporter }): Promise<void> {
+    const t = this.cluster.topology;
+    const images = await opts.reporter.step("build and push images", () =>
+      buildSwarmImages({
+        env: this.cluster.env,
+        topology: t,
+        renderDir: this.cluster.renderDir,
+        stateDir: this.cluster.stateDir,
+        docroot: this.cluster.docroot,
+        signal: opts.signal,
+      }),
+    );
+    const placement = placeNodes(
+      t,
+      await listNodes(this.cluster.env),
+      (await swarmInfo(this.cluster.env)).nodeId,
+    );
+    for (const note of placement.notes) opts.reporter.warn(note);
+    this.deployment = { images, placement: placement.hosts, secretName: await this.secretName() };
+    await writeFileAtomically(this.deploymentFile(), `${JSON.stringify(this.deployment, null, 2)}\n`);
+    // every service at 0 tasks: the lifecycle starts them one by one, each healthy before the next
+    await opts.reporter.step("deploy the stack", () =>
+      this.deploy(Object.fromEntries(nodeNames(t).map((n) => [n, 0])), opts.signal),
+    );
+  }
+
+  /** `docker stack deploy` of the rendered stack with what only the deployment knows. */
+  private async deploy(replicas: Record<string, number>, signal?: AbortSignal): Promise<void> {
+    const d = await this.readDeployment();
+    if (!d) throw fail.notRunning(`cluster ${this.stack}`);
+    const env: NodeJS.ProcessEnv = {
+      ...this.cluster.env,
+      [SWARM_ENV.image("app")]: d.images.app,
+      [SWARM_ENV.image("lb")]: d.images.lb,
+      [SWARM_ENV.image("memcached")]: d.images.memcached,
+      [SWARM_ENV.secretName]: d.secretName,
+    };
+    for (const node of nodeNames(this.cluster.topology)) {
+      env[SWARM_ENV.host(node)] = d.placement[node] ?? "";
+      env[SWARM_ENV.replicas(node)] = String(replicas[node] ?? 0);
+    }
+    const r = await run(
+      env,
+      [
+        "stack",
+        "deploy",
+        "--prune",
+        "--resolve-image",
+        "never",
+        "-c",
+        path.join(this.cluster.renderDir, STACK_FILE_PATH),
+        this.stack,
+      ],
+      { timeoutMs: STACK_TIMEOUT_MS, signal, cwd: this.cluster.renderDir },
+    );
+    throwIfAborted(signal);
+    if (r.exitCode !== 0) throw this.failure("docker stack deploy", r);
+  }
+
+  async down(opts: { reporter: StepReporter }): Promise<void> {
+    await opts.reporter.step("remove the stack", async () => {
+      const r = await this.docker(["stack", "rm", this.stack], { timeoutMs: STACK_TIMEOUT_MS });
+      if (r.exitCode !== 0 && !/nothing found in stack/i.test(r.stderr + r.stdout))
+        throw this.failure("docker stack rm", r);
+      // stack rm returns at once: wait until every service, task container and network is gone
+      await waitUntil(
+        `the stack ${this.stack} gone`,
+        async () => {
+          const left = await this.docker([
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            `label=com.docker.stack.namespace=${this.stack}`,
+          ]);
+          const services = await this.docker([
+            "service",
+            "ls",
+            "-q",
+            "--filter",
+            `label=com.docker.stack.namespace=${this.stack}`,
+          ]);
+          return left.stdout.trim() === "" && services.stdout.trim() === "";
+        },
+        { timeoutMs: GONE_TIMEOUT_MS, intervalMs: 500 },
+      );
+    });
+    const d = await this.readDeployment();
+    if (d && memcachedNodeNames(this.cluster.topology).length > 0) {
+      await opts.reporter.step("remove the memcached memory files on every host", () =>
+        this.removeMemoryFiles(d),
+      );
+    }
+  }
+
+  /**
+   * The memcached nodes' memory files live in each host's /dev/shm: a global job (one task on
+   * every host) removes this cluster's folder, then the job itself is removed.
+   */
+  private async removeMemoryFiles(d: Deployment): Promise<void> {
+    const name = `${this.stack}_phpcluster-cleanup`;
+    await this.docker(["service", "rm", name]);
+    const dir = `/shm/phpcluster/swarm-${this.stack}`;
+    const create = await this.docker([
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      name,
+      "--mode",
+      "global-job",
+      "--label",
+      `io.phpcluster.cluster=${this.stack}`,
+      "--container-label",
+      `io.phpcluster.cluster=${this.stack}`,
+      "--mount",
+      "type=bind,source=/dev/shm,target=/shm",
+      "--entrypoint",
+      "rm",
+      d.images.memcached,
+      "-rf",
+      dir,
+    ]);
+    if (create.exitCode !== 0) throw this.failure("the memory-file clean-up job", create);
+    try {
+      await waitUntil(
+        "the memory-file clean-up on every host",
+        async () => {
+          const r = await this.docker(["service", "ps", "--format", "{{.CurrentState}}", name]);
+          const states = r.stdout.split("\n").filter(Boolean);
+          return states.length > 0 && states.every((x) => /^(Complete|Failed|Rejected|Shutdown)/.test(x));
+        },
+        { timeoutMs: GONE_TIMEOUT_MS, intervalMs: 500 },
+      );
+    } finally {
+      await this.docker(["service", "rm", name]);
+    }
+  }
+
+  // ----------------------------------------------------------------------------------- one node
+
+  private async scale(node: string, replicas: number, signal?: AbortSignal): Promise<void> {
+    const r = await this.docker(["service", "scale", "--detach", `${this.service(node)}=${replicas}`], {
+      signal,
+    });
+    if (r.exitCode !== 0) throw this.failure(`scaling ${node} to ${replicas}`, r);
+  }
+
+  async startNode(opts: { node: string; signal?: AbortSignal | undefined }): Promise<void> {
+    nodeOf(this.cluster.topology, opts.node);
+    await this.scale(opts.node, 1, opts.signal);
+  }
+
+  async stopNode(opts: { node: string; graceMs: number }): Promise<void> {
+    const { node } = opts;
+    nodeOf(this.cluster.topology, node);
+    await this.scale(node, 0);
+    await waitUntil(
+      `${node} stopped`,
+      async () => {
+        const tasks = (await listTasks(this.cluster.env, this.stack)).filter((t) => t.node === node);
+        return tasks.every((t) => t.state !== "running" && t.state !== "starting");
+      },
+      { timeoutMs: opts.graceMs + 30_000, intervalMs: 250 },
+    );
+  }
+
+  private async hostsById(): Promise<Map<string, SwarmNode>> {
+    return new Map((await listNodes(this.cluster.env)).map((n) => [n.id, n]));
+  }
+
+  async killNode(opts: { node: string }): Promise<void> {
+    const { node } = opts;
+    nodeOf(this.cluster.topology, node);
+    const task = currentTask(await listTasks(this.cluster.env, this.stack), node);
+    if (!task || task.state !== "running" || !task.containerId) throw fail.notRunning(node);
+    const host = (await this.hostsById()).get(task.nodeId);
+    const endpoint = engineOf(this.cluster.env, host);
+    if (!endpoint) {
+      throw fail.notSupported(
+        "swarm",
+        `killing ${node} on ${host?.hostname ?? task.nodeId}: its host's Docker engine is not known`,
+        "set PHPCLUSTER_SWARM_ENGINES=<hostname>=<DOCKER_HOST URL>,… (ssh://user@host works) so that phpcluster can kill a container on its own host",
+      );
+    }
+    const r = await run({ ...this.cluster.env, DOCKER_HOST: endpoint }, ["kill", task.containerId], {
+      timeoutMs: 30_000,
+    });
+    if (r.exitCode !== 0 && !/is not running|No such container/i.test(r.stderr)) {
+      throw fail.runtime(
+        "KILL_FAILED",
+        `killing ${node} (container ${task.containerId.slice(0, 12)} on ${host?.hostname}) failed`,
+        {
+          hint: (r.stderr || r.shortMessage).trim() || undefined,
+        },
+      );
+    }
+    try {
+      await waitUntil(
+        `${node} gone`,
+        async () => {
+          const now = (await listTasks(this.cluster.env, this.stack)).find((t) => t.id === task.id);
+          return now?.state !== "running";
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
+    } catch (err) {
+      if (isPhpclusterError(err, "TIMEOUT"))
+        throw fail.runtime("KILL_FAILED", `${node} still runs after SIGKILL: ${err.message}`);
+      throw err;
+    }
+  }
+
+  async inspect(opts: { nodes?: string[] | undefined } = {}): Promise<Record<string, NodeReading>> {
+    const t = this.cluster.topology;
+    const nodes = opts.nodes ?? nodeNames(t);
+    for (const node of nodes) nodeOf(t, node);
+    const [tasks, hosts] = await Promise.all([listTasks(this.cluster.env, this.stack), this.hostsById()]);
+    const out: Record<string, NodeReading> = {};
+    for (const node of nodes) {
+      const task = currentTask(tasks, node);
+      const s = taskState(task);
+      const host = task ? hosts.get(task.nodeId) : undefined;
+      const port =
+        node === "lb"
+          ? t.balancer.port
+          : memcachedNodeNames(t).includes(node)
+            ? COMPOSE_MEMCACHED_PORT
+            : COMPOSE_APP_PORT;
+      out[node] = {
+        state: s.state,
+        address:
+          node === "lb" && host ? `${host.addr}:${port}` : task?.address ? `${task.address}:${port}` : "",
+        ...(s.detail ? { detail: s.detail } : {}),
+        ...(s.failed ? { failed: true } : {}),
+        ...(host ? { host: { id: host.id, hostname: host.hostname, address: host.addr } } : {}),
+      };
+    }
+    return out;
+  }
+
+  async balancerEndpoint(): Promise<Endpoint> {
+    const t = this.cluster.topology;
+    const lb = (await this.inspect({ nodes: ["lb"] })).lb;
+    const d = await this.readDeployment();
+    let host = lb?.host?.address;
+    if (!host && d) host = (await this.hostsById()).get(d.placement.lb ?? "")?.addr;
+    if (!host) throw fail.notRunning("the balancer");
+    return t.balancer.tls
+      ? { scheme: "https", host, port: t.balancer.tls.port }
+      : { scheme: "http", host, port: t.balancer.port };
+  }
+
+  // ----------------------------------------------------------------------------------- the balancer
+
+  /** The balancer's running container: on the manager phpcluster talks to (see placement). */
+  private async lbContainer(): Promise<string> {
+    const task = currentTask(await listTasks(this.cluster.env, this.stack), "lb");
+    if (!task || task.state !== "running" || !task.containerId) throw fail.notRunning("lb");
+    return task.containerId;
+  }
+
+  /** The balancer's entry point in `test` or `push` mode, with the rendered nginx.conf on stdin. */
+  private async lbEntry(mode: "test" | "push"): Promise<{ exitCode: number | undefined; output: string }> {
+    const id = await this.lbContainer();
+    const conf = await readFile(path.join(this.cluster.renderDir, NGINX_CONF_PATH), "utf8");
+    const r = await run(
+      this.cluster.env,
+      ["exec", "-i", id, "/bin/sh", LB_ENTRY, mode, LB_CONF, ...appNodeNames(this.cluster.topology)],
+      { timeoutMs: 30_000, input: conf },
+    );
+    return { exitCode: r.exitCode, output: (r.stderr || r.stdout || r.shortMessage).trim() };
+  }
+
+  /** `nginx -t` of the rendered nginx.conf (with the nodes' current addresses) in the running balancer. */
+  async testBalancerConfig(): Promise<string | undefined> {
+    const lb = (await this.inspect({ nodes: ["lb"] })).lb;
+    if (lb?.state !== "running") return undefined;
+    const r = await this.lbEntry("test");
+    return r.exitCode === 0 ? undefined : r.output;
+  }
+
+  async balancerWorkers(): Promise<NginxWorker[]> {
+    const id = await this.lbContainer();
+    const r = await this.docker(["exec", id, "bash", "-c", LB_WORKERS_SCRIPT]);
+    if (r.exitCode !== 0) {
+      throw fail.runtime("BALANCER_RELOAD_FAILED", "could not list the balancer's nginx workers", {
+        hint: (r.stderr || r.shortMessage).trim() || undefined,
+      });
+    }
+    return parseWorkers(r.stdout);
+  }
+
+  /** The rendered nginx.conf becomes the running balancer's source (a drain, a put-back), and nginx reloads. */
+  async signalBalancerReload(): Promise<void> {
+    const r = await this.lbEntry("push");
+    if (r.exitCode !== 0)
+      throw fail.runtime("BALANCER_RELOAD_FAILED", "the balancer did not take the new nginx.conf", {
+        hint: r.output || undefined,
+      });
+  }
+
+  // ----------------------------------------------------------------------------------- reads
+
+  async logs(opts: { node?: string | undefined; tail: number }): Promise<LogChunk[]> {
+    const t = this.cluster.topology;
+    const nodes = opts.node ? [nodeOf(t, opts.node)] : clusterNodes(t);
+    const chunks: LogChunk[] = [];
+    for (const n of nodes) {
+      const r = await this.docker([
+        "service",
+        "logs",
+        "--no-task-ids",
+        "--tail",
+        String(opts.tail),
+        this.service(n.name),
+      ]);
+      chunks.push({
+        node: n.name,
+        file: `docker service logs ${this.service(n.name)}`,
+        lines: lastLines(r.all, opts.tail),
+      });
+    }
+    return chunks;
+  }
+
+  /** A one-off container on the manager, on the stack's overlay network (attachable): reads from inside. */
+  private async inNetwork(image: string, args: string[]) {
+    return this.docker(
+      [
+        "run",
+        "--rm",
+        "--network",
+        `${this.stack}_backend`,
+        "--label",
+        `io.phpcluster.cluster=${this.stack}`,
+        "--entrypoint",
+        args[0] as string,
+        image,
+        ...args.slice(1),
+      ],
+      { timeoutMs: READ_TIMEOUT_MS },
+    );
+  }
+
+  async httpGetNode(opts: {
+    node: string;
+    path: string;
+    headers: Record<string, string>;
+  }): Promise<HttpReply> {
+    const { node, path: urlPath } = opts;
+    nodeOf(this.cluster.topology, node, "app");
+    const d = await this.readDeployment();
+    if (!d) throw fail.notRunning(`cluster ${this.stack}`);
+    let args: string[];
+    try {
+      args = curlArgs(urlPath, opts.headers, 30, node);
+    } catch (err) {
+      throw fail.usage((err as Error).message);
+    }
+    const r = await this.inNetwork(d.images.app, args);
+    if (r.exitCode !== 0) {
+      throw fail.runtime("NODE_REQUEST_FAILED", `GET ${urlPath} on ${node} failed`, {
+        hint: (r.stderr || r.shortMessage).trim() || undefined,
+      });
+    }
+    return parseCurlReply(r.raw);
+  }
+
+  async readStoreKeys(opts: { node: string; keys: string[] }): Promise<Record<string, string>> {
+    const { node, keys } = opts;
+    nodeOf(this.cluster.topology, node, "memcached");
+    const bad = keys.find((k) => !STORE_KEY_PATTERN.test(k));
+    if (bad !== undefined) throw fail.usage(`not a Memcached key: ${JSON.stringify(bad)}`);
+    if (keys.length === 0) return {};
+    const d = await this.readDeployment();
+    if (!d) throw fail.notRunning(`cluster ${this.stack}`);
+    const r = await this.inNetwork(
+      d.images.memcached,
+      memcachedGetArgs(keys, memcachedGetScript(COMPOSE_MEMCACHED_PORT, node)),
+    );
+    if (r.exitCode === 0) return parseMemcachedGetMulti(r.raw, keys);
+    throw fail.runtime(
+      "STORE_READ_FAILED",
+      `reading ${keys.length} key${keys.length === 1 ? "" : "s"} from ${node} failed`,
+      {
+        hint: (r.stderr || r.shortMessage).trim() || undefined,
+      },
+    );
+  }
+}
