@@ -15,6 +15,15 @@ export function formatDoctor(r: DoctorResult, s: Style): string {
       (p) => `  ${mark(p.ok)} ${p.name}: ${p.detail}${p.ok ? "" : s.dim(` (Debian package ${p.package})`)}`,
     ),
   ];
+  lines.push(s.bold("swarm runtime"));
+  const w = r.swarm;
+  lines.push(
+    `  ${mark(w.state === "active" && w.manager)} Swarm: ${w.state === "active" ? `${w.manager ? "a manager" : "a worker"} of a swarm of ${w.nodes} node${w.nodes === 1 ? "" : "s"}` : w.state}`,
+  );
+  lines.push(
+    `  ${w.ipsec === false ? s.warn("!") : mark(w.ipsec === true)} encrypted overlay: ${w.ipsec === true ? "the kernel has IPsec" : w.ipsec === false ? "this kernel has no IPsec (swarm.encrypted: false needed here)" : "cannot tell (no /proc/config.gz)"}`,
+  );
+  for (const p of w.problems) lines.push(`  ${s.warn("!")} ${p}`);
   if (r.installed.length > 0) lines.push(`${s.ok("installed")} ${r.installed.join(" ")}`);
   if (r.missingPackages.length > 0) {
     lines.push(

@@ -14,12 +14,63 @@ export interface DoctorReport {
   docker: { answers: boolean; serverVersion?: string | undefined; error?: string | undefined };
   compose: ComposeFlavour | undefined;
   native: { usable: boolean; prerequisites: Prerequisite[] };
-  usable: ("compose" | "native")[];
+  /** The swarm runtime: is the engine a manager, how many hosts, can an overlay be encrypted here. */
+  swarm: SwarmReport;
+  usable: ("compose" | "native" | "swarm")[];
   /** What `auto` picks here. */
   auto: "compose" | "native" | undefined;
   /** Debian packages that would make the native runtime usable. */
   missingPackages: string[];
   os: { debianLike: boolean; root: boolean };
+}
+
+export interface SwarmReport {
+  /** LocalNodeState of the engine: inactive, active, … (unreachable when it does not answer). */
+  state: string;
+  manager: boolean;
+  nodes: number;
+  /** The kernel has IPsec ESP (an encrypted overlay carries traffic between hosts); undefined: cannot tell. */
+  ipsec: boolean | undefined;
+  /** What the swarm runtime lacks here, and what the topology asks that cannot work. */
+  problems: string[];
+}
+
+/** CONFIG_INET_ESP and CONFIG_CRYPTO_GCM from /proc/config.gz (the encrypted overlay's IPsec). */
+async function kernelHasIpsec(): Promise<boolean | undefined> {
+  try {
+    const { gunzipSync } = await import("node:zlib");
+    const config = gunzipSync(await readFile("/proc/config.gz")).toString("utf8");
+    return /^CONFIG_INET_ESP=[ym]$/m.test(config) && /^CONFIG_CRYPTO_GCM=[ym]$/m.test(config);
+  } catch {
+    return undefined;
+  }
+}
+
+async function swarmReport(
+  env: NodeJS.ProcessEnv,
+  answers: boolean,
+  topology?: Topology,
+): Promise<SwarmReport> {
+  const { swarmInfo } = await import("./swarm/engine.js");
+  const info = answers ? await swarmInfo(env) : { state: "unreachable", manager: false, nodes: 0 };
+  const ipsec = await kernelHasIpsec();
+  const problems: string[] = [];
+  if (!answers) problems.push("no Docker engine answers");
+  else if (info.state !== "active")
+    problems.push(
+      `the engine is not in a swarm (${info.state}): docker swarm init, or point DOCKER_HOST at a manager`,
+    );
+  else if (!info.manager)
+    problems.push("the engine is a swarm worker: point DOCKER_HOST (or the Docker context) at a manager");
+  if (topology && info.nodes > 1 && !topology.images.registry)
+    problems.push(
+      `the swarm has ${info.nodes} nodes: images.registry is required (every host pulls the images from it)`,
+    );
+  if (topology && topology.swarm.encrypted && ipsec === false)
+    problems.push(
+      "swarm.encrypted is true, but this kernel has no IPsec (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM): an encrypted overlay carries nothing between hosts; set swarm.encrypted: false here, or use a kernel with IPsec",
+    );
+  return { state: info.state, manager: info.manager, nodes: info.nodes, ipsec, problems };
 }
 
 async function debianLike(): Promise<boolean> {
@@ -76,6 +127,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv, topology?: Topology): Pr
     debianLike(),
   ]);
   const extra = topology ? await topologyPrerequisites(topology, checked, env) : [];
+  const swarm = await swarmReport(env, docker.answers, topology);
   const native = { ...checked, prerequisites: [...checked.prerequisites, ...extra] };
   const nativeUsable = native.binaries !== undefined && extra.every((p) => p.ok);
   const composeUsable = docker.answers && compose !== undefined;
@@ -87,7 +139,8 @@ export async function runDoctor(env: NodeJS.ProcessEnv, topology?: Topology): Pr
     docker,
     compose,
     native: { usable: nativeUsable, prerequisites: native.prerequisites },
-    usable,
+    swarm,
+    usable: [...usable, ...(swarm.state === "active" && swarm.manager ? (["swarm"] as const) : [])],
     auto: docker.answers ? "compose" : nativeUsable ? "native" : undefined,
     missingPackages: [
       ...new Set(native.prerequisites.filter((p) => !p.ok && p.package).map((p) => p.package as string)),

@@ -24,7 +24,8 @@ function bedIsUp(): boolean {
   });
   const ready = r.status === 0 ? r.stdout.split("\n").filter((l) => l === "Ready").length : 0;
   if (ready === 3) return true;
-  const why = r.status === 0 ? `the bed's swarm has ${ready} ready nodes, not 3` : "the swarm test bed is not up";
+  const why =
+    r.status === 0 ? `the bed's swarm has ${ready} ready nodes, not 3` : "the swarm test bed is not up";
   if (process.env.CI) throw new Error(`${why}; the swarm e2e tests need it in CI (bash .ci/swarm-bed.sh up)`);
   console.warn(`skipping the swarm e2e tests: ${why} (bash .ci/swarm-bed.sh up, as root)`);
   return false;
@@ -36,7 +37,12 @@ const docker = (host: string, args: string[]) =>
   spawnSync("docker", ["-H", host, ...args], { encoding: "utf8", timeout: 60_000 });
 
 interface Status {
-  nodes: { name: string; role: string; state: string; host?: { id: string; hostname: string; address: string } }[];
+  nodes: {
+    name: string;
+    role: string;
+    state: string;
+    host?: { id: string; hostname: string; address: string };
+  }[];
   url: string;
 }
 
@@ -45,7 +51,8 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
   const port = 20_000 + Math.floor(Math.random() * 10_000);
   let dir = "";
   let file = "";
-  const cli = (args: string[], timeout = 300_000) => runCli(["-f", file, ...args], { cwd: dir, env, timeout });
+  const cli = (args: string[], timeout = 300_000) =>
+    runCli(["-f", file, ...args], { cwd: dir, env, timeout });
   const status = async (): Promise<Status> => {
     const r = await cli(["status", "--json"]);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -90,7 +97,10 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
 
   it("places app nodes on at least two hosts and the memcached nodes on different hosts; every container is labelled", async () => {
     const s = await status();
-    expect(s.nodes.every((n) => n.state === "running"), JSON.stringify(s.nodes)).toBe(true);
+    expect(
+      s.nodes.every((n) => n.state === "running"),
+      JSON.stringify(s.nodes),
+    ).toBe(true);
     const hostOf = (n: string) => s.nodes.find((x) => x.name === n)?.host?.hostname;
     expect(new Set(["app1", "app2", "app3"].map(hostOf)).size).toBeGreaterThanOrEqual(2);
     expect(hostOf("memcached1")).toBeDefined();
@@ -129,7 +139,9 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
     const second = await visit();
     expect(second.id).toBe(first.id);
     const serving = s.nodes.find((n) => n.name === second.node);
-    const engine = ENGINES.split(",").find((e) => e.startsWith(`${serving?.host?.hostname}=`))?.split("=")[1];
+    const engine = ENGINES.split(",")
+      .find((e) => e.startsWith(`${serving?.host?.hostname}=`))
+      ?.split("=")[1];
     expect(engine, `no engine for ${serving?.host?.hostname}`).toBeDefined();
     const container = docker(engine as string, [
       "ps",

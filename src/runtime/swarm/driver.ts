@@ -244,6 +244,7 @@ export class SwarmDriver implements RuntimeDriver {
 
   async down(opts: { reporter: StepReporter }): Promise<void> {
     await opts.reporter.step("remove the stack", async () => {
+      const tasks = (await listTasks(this.cluster.env, this.stack)).map((t) => t.id);
       const r = await this.docker(["stack", "rm", this.stack], { timeoutMs: STACK_TIMEOUT_MS });
       if (r.exitCode !== 0 && !/nothing found in stack/i.test(r.stderr + r.stdout))
         throw this.failure("docker stack rm", r);
@@ -269,6 +270,7 @@ export class SwarmDriver implements RuntimeDriver {
         },
         { timeoutMs: GONE_TIMEOUT_MS, intervalMs: 500 },
       );
+      await this.tasksGone(tasks);
     });
     const d = await this.readDeployment();
     if (d && memcachedNodeNames(this.cluster.topology).length > 0) {
@@ -279,13 +281,15 @@ export class SwarmDriver implements RuntimeDriver {
   }
 
   /**
-   * The memcached nodes' memory files live in each host's /dev/shm: a global job (one task on
-   * every host) removes this cluster's folder, then the job itself is removed.
+   * The memcached nodes' memory files live in each host's /dev/shm: a global service (one task on
+   * every active host) removes this cluster's folder there; its healthcheck passes once the folder
+   * is gone, so every task running means every host is clean. Then it is removed with its
+   * containers (a global *job* would leave its finished containers behind on every host).
    */
   private async removeMemoryFiles(d: Deployment): Promise<void> {
     const name = `${this.stack}_phpcluster-cleanup`;
-    await this.docker(["service", "rm", name]);
     const dir = `/shm/phpcluster/swarm-${this.stack}`;
+    await this.removeService(name);
     const create = await this.docker([
       "service",
       "create",
@@ -293,33 +297,73 @@ export class SwarmDriver implements RuntimeDriver {
       "--name",
       name,
       "--mode",
-      "global-job",
+      "global",
       "--label",
       `io.phpcluster.cluster=${this.stack}`,
       "--container-label",
       `io.phpcluster.cluster=${this.stack}`,
       "--mount",
       "type=bind,source=/dev/shm,target=/shm",
+      "--restart-condition",
+      "none",
+      "--stop-signal",
+      "SIGKILL",
+      "--health-cmd",
+      `test ! -e ${dir}`,
+      "--health-interval",
+      "1s",
+      "--health-retries",
+      "30",
       "--entrypoint",
-      "rm",
+      "/bin/sh",
       d.images.memcached,
-      "-rf",
-      dir,
+      "-c",
+      `rm -rf ${dir} && exec sleep 3600`,
     ]);
-    if (create.exitCode !== 0) throw this.failure("the memory-file clean-up job", create);
+    if (create.exitCode !== 0) throw this.failure("the memory-file clean-up", create);
     try {
       await waitUntil(
         "the memory-file clean-up on every host",
         async () => {
-          const r = await this.docker(["service", "ps", "--format", "{{.CurrentState}}", name]);
+          const r = await this.docker([
+            "service",
+            "ps",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.CurrentState}}",
+            name,
+          ]);
           const states = r.stdout.split("\n").filter(Boolean);
-          return states.length > 0 && states.every((x) => /^(Complete|Failed|Rejected|Shutdown)/.test(x));
+          const hosts = (await listNodes(this.cluster.env)).filter((n) => n.ready && n.active).length;
+          return states.length >= hosts && states.every((x) => x.startsWith("Running"));
         },
         { timeoutMs: GONE_TIMEOUT_MS, intervalMs: 500 },
       );
     } finally {
-      await this.docker(["service", "rm", name]);
+      await this.removeService(name);
     }
+  }
+
+  /** Remove a service and wait until its tasks (and so their containers) are gone. */
+  private async removeService(name: string): Promise<void> {
+    const ids = await this.docker(["service", "ps", "-q", "--no-trunc", name]);
+    const tasks = ids.exitCode === 0 ? ids.stdout.split(/\s+/).filter(Boolean) : [];
+    await this.docker(["service", "rm", name]);
+    await this.tasksGone(tasks);
+  }
+
+  /** Swarm deletes a task once its container has shut down on its host. */
+  private async tasksGone(tasks: string[]): Promise<void> {
+    if (tasks.length === 0) return;
+    await waitUntil(
+      "the tasks' containers gone",
+      async () => {
+        const r = await this.docker(["inspect", "--type", "task", "--format", "{{.ID}}", ...tasks]);
+        return r.stdout.trim() === "";
+      },
+      { timeoutMs: GONE_TIMEOUT_MS, intervalMs: 500 },
+    );
   }
 
   // ----------------------------------------------------------------------------------- one node
