@@ -66,7 +66,7 @@ async function swarmReport(
     problems.push(
       `the swarm has ${info.nodes} nodes: images.registry is required (every host pulls the images from it)`,
     );
-  if (topology && topology.swarm.encrypted && ipsec === false)
+  if (topology?.swarm.encrypted && ipsec === false)
     problems.push(
       "swarm.encrypted is true, but this kernel has no IPsec (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM): an encrypted overlay carries nothing between hosts; set swarm.encrypted: false here, or use a kernel with IPsec",
     );
