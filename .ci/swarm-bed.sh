@@ -179,7 +179,7 @@ cmd_down() {
   fi
   if [ -d "$BED" ]; then
     # overlay mounts a killed engine left behind
-    grep -o " $BED/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    { grep -o " $BED/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$BED"
   fi
   say "down: nothing of the bed is left"
