@@ -8,6 +8,7 @@
 #   bash .ci/swarm-bed.sh up     # idempotent: a running bed is left as it is
 #   bash .ci/swarm-bed.sh down   # idempotent: ends everything `up` started, by pid, and removes it
 #   bash .ci/swarm-bed.sh env    # the variables the tests read (DOCKER_HOST of the manager, ...)
+#   bash .ci/swarm-bed.sh warm   # build the default images on the manager (a cache for later builds)
 #
 # Everything it starts is tracked by pid under $PHPCLUSTER_BED (default /tmp/pcbed: unix socket
 # paths must stay under 108 bytes). The bridge has the host address 10.77.0.1 and NAT, so that
@@ -158,6 +159,8 @@ stop_pid() {
 }
 
 cmd_down() {
+  # the warm-up runs in its own session (setsid): its whole process group goes, docker build included
+  if alive "$BED/warm.pid"; then kill -TERM -- "-$(cat "$BED/warm.pid")" 2>/dev/null || true; fi
   for i in "${HOSTS[@]}"; do
     if alive "$BED/bed$i/dockerd.pid"; then
       dk "$i" swarm leave --force >/dev/null 2>&1 || true
@@ -185,6 +188,22 @@ cmd_down() {
   say "down: nothing of the bed is left"
 }
 
+# Build, on the manager, the images a default swarm topology renders (after `npm ci`: it uses
+# bin/phpcluster.js), so that a later build of the same Dockerfiles hits the cache.
+cmd_warm() {
+  local d
+  d=$(mktemp -d /tmp/pcbed/warm.XXXXXX)
+  mkdir -p "$d/public"
+  printf 'name: warm\nruntime: swarm\nbalancer:\n  bind: 0.0.0.0\nimages:\n  base: %s\n' "$BASE_IMAGE" >"$d/phpcluster.yml"
+  node "$(dirname "$0")/../bin/phpcluster.js" render -f "$d/phpcluster.yml" --runtime swarm --out "$d/out" >/dev/null
+  for role in memcached lb app; do
+    say "warm: building the $role image on bed1"
+    DOCKER_BUILDKIT=0 dk 1 build -q "$d/out/images/$role" >/dev/null
+  done
+  rm -rf "$d"
+  say "warm: done"
+}
+
 cmd_env() {
   cat <<EOF
 export PHPCLUSTER_BED=$BED
@@ -196,7 +215,8 @@ EOF
 
 case "${1:-}" in
 up) cmd_up ;;
+warm) cmd_warm ;;
 down) cmd_down ;;
 env) cmd_env ;;
-*) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+*) echo "usage: $0 up|down|warm|env" >&2; exit 2 ;;
 esac

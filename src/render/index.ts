@@ -165,13 +165,19 @@ function renderSwarm(t: Topology, drained: string[], add: (path: string, content
     add(phpIniPath(node), renderPhpIni(t, node, "swarm", savePath));
   }
   for (const node of memcachedNodeNames(t)) {
-    const config = composeLauncherConfig(
-      t,
-      node,
-      savePath,
-      COMPOSE_MEMCACHED_PORT,
-      swarmMemoryDir(t, node, SWARM_SHM_TARGET),
-    );
+    const config = {
+      ...composeLauncherConfig(
+        t,
+        node,
+        savePath,
+        COMPOSE_MEMCACHED_PORT,
+        swarmMemoryDir(t, node, SWARM_SHM_TARGET),
+      ),
+      witnesses: [
+        ...apps.map((a) => ({ host: a, port: COMPOSE_APP_PORT })),
+        { host: "lb", port: COMPOSE_LB_PORT },
+      ],
+    };
     add(`${node}/launcher.json`, `${JSON.stringify(config, null, 2)}\n`);
   }
   for (const f of launcherFiles()) add(`images/memcached/launcher/${f.path}`, f.content);

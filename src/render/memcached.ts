@@ -32,6 +32,11 @@ export interface LauncherConfig {
   /** memcached.sess_locking and sess_lock_expire (seconds): the switch holds the sessions' locks. */
   locking: boolean;
   lockExpire: number;
+  /**
+   * swarm: addresses on other hosts (the app nodes, the balancer) whose answers tell a host that
+   * is cut off (nothing answers, not even with a refusal) from peers that are only down.
+   */
+  witnesses?: { host: string; port: number }[];
 }
 
 /** The memcached arguments of every start of a node: a warm restart needs them unchanged. */

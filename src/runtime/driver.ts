@@ -131,6 +131,10 @@ export interface RuntimeDriver {
   balancerWorkers(): Promise<NginxWorker[]>;
   /** Tell the running balancer to reload its config (SIGHUP); the kit waits for the new generation. */
   signalBalancerReload(): Promise<void>;
+  /** swarm: the hosts, each with the nodes placed on it. */
+  hosts?(): Promise<{ host: SwarmHost; ready: boolean; active: boolean; nodes: string[] }[]>;
+  /** swarm: drain a host through the manager (its nodes stop) or make it active again. */
+  setHostAvailability?(opts: { host: string; availability: "drain" | "active" }): Promise<void>;
   /** Where the balancer is reachable from this host, when the topology alone does not say (swarm). */
   balancerEndpoint?(): Promise<{ scheme: "http" | "https"; host: string; port: number }>;
   logs(opts: { node?: string | undefined; tail: number }): Promise<LogChunk[]>;

@@ -1,6 +1,7 @@
 import type { Topology } from "../topology/index.js";
 import { effectiveConfig } from "./effective-config.js";
 import { health } from "./health.js";
+import { hostDrain } from "./host-drain.js";
 import { killMidRequest } from "./kill-mid-request.js";
 import { killOwner } from "./kill-owner.js";
 import { memcachedNodeLoss, memcachedRestart } from "./memcached-node-loss.js";
@@ -20,6 +21,7 @@ export const SCENARIO_LIST: readonly Scenario[] = [
   memcachedNodeLoss,
   memcachedRestart,
   rollingRestart,
+  hostDrain,
 ];
 
 export const SCENARIOS: readonly ScenarioName[] = SCENARIO_LIST.map((s) => s.name);

@@ -29,7 +29,8 @@ export type ScenarioName =
   | "kill-mid-request"
   | "memcached-node-loss"
   | "memcached-restart"
-  | "rolling-restart";
+  | "rolling-restart"
+  | "host-drain";
 
 /** One scenario of `verify`: registered in one list (registry.ts). */
 export interface Scenario {

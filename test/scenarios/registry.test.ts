@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import { defaultScenarios } from "../../src/scenarios/registry.js";
 import { checkTopologyText } from "../../src/topology/index.js";
 
-const topology = (memcached: number, replicas: number) => {
+const topology = (memcached: number, replicas: number, extra = "") => {
   const { topology: t, errors } = checkTopologyText(
-    `name: shop\nsessions:\n  replicas: ${replicas}\nmemcached:\n  nodes: ${memcached}\n`,
+    `name: shop\nsessions:\n  replicas: ${replicas}\nmemcached:\n  nodes: ${memcached}\n${extra}`,
     "t.yml",
   );
   expect(errors).toEqual([]);
@@ -29,5 +29,12 @@ describe("verify's default scenarios", () => {
     const names = defaultScenarios(topology(2, 0));
     expect(names).not.toContain("memcached-node-loss");
     expect(names).not.toContain("memcached-restart");
+  });
+
+  it("host-drain only on the swarm runtime", () => {
+    expect(defaultScenarios(topology(2, 1))).not.toContain("host-drain");
+    expect(defaultScenarios(topology(2, 1, "runtime: swarm\nbalancer:\n  bind: 0.0.0.0\n"))).toContain(
+      "host-drain",
+    );
   });
 });

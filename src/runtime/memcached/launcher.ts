@@ -121,6 +121,10 @@ function chownForMemcached(dir: string, args: string[]): void {
 }
 
 class Launcher {
+  /** Set while the host is cut off (watchForCut): memcached is stopped on purpose. */
+  private cutOff = false;
+  /** Set when a cut ended: the watch loop brings the node back as a returning node. */
+  private cutReturned = false;
   private child: ChildProcess | undefined;
   private staging: ChildProcess | undefined;
   private childExit: Promise<number | null> | undefined;
@@ -677,10 +681,79 @@ class Launcher {
       .some((a) => a?.address === host);
   }
 
+  /**
+   * Does anything on another host answer? Every peer and witness is tried at once, 700 ms each: a
+   * connection, or even a refusal, is an answer; a name that does not resolve says nothing. False
+   * only when something was tried and nothing answered at all (a black hole: this host is cut off).
+   */
+  private async othersAnswer(): Promise<boolean | undefined> {
+    const targets = [
+      ...this.servers.filter((_, i) => i !== this.config.index),
+      ...(this.config.witnesses ?? []),
+    ];
+    const results = await Promise.all(
+      targets.map(
+        (t) =>
+          new Promise<"answer" | "silent" | "unknown">((resolve) => {
+            const socket = net.connect({ host: t.host, port: t.port });
+            const done = (r: "answer" | "silent" | "unknown") => {
+              socket.destroy();
+              resolve(r);
+            };
+            socket.setTimeout(700, () => done("silent"));
+            socket.once("connect", () => done("answer"));
+            socket.once("error", (err: NodeJS.ErrnoException) =>
+              done(
+                err.code === "ECONNREFUSED" || err.code === "ECONNRESET"
+                  ? "answer"
+                  : err.code === "ENOTFOUND" || err.code === "EAI_AGAIN"
+                    ? "unknown"
+                    : "silent",
+              ),
+            );
+          }),
+      ),
+    );
+    if (results.includes("answer")) return true;
+    return results.includes("silent") ? false : undefined;
+  }
+
+  /**
+   * With witnesses (swarm): a host cut off from the others (its link down) keeps its address, so
+   * ownAddressPresent cannot see it. Nothing on another host answering within 700 ms, after
+   * something did, means cut off: the clients on the other hosts write to the peers meanwhile, so
+   * the node saves and stops, and returns as a returning node once others answer again.
+   */
+  private async watchForCut(): Promise<void> {
+    if (!this.config.witnesses?.length) return;
+    let answeredOnce = false;
+    while (!this.stopping) {
+      await sleep(1000);
+      const child = this.child;
+      if (!child || this.status.state !== "serving") continue;
+      const answer = await this.othersAnswer();
+      if (answer === true) {
+        answeredOnce = true;
+        continue;
+      }
+      if (answer === undefined || !answeredOnce) continue;
+      // one silent round is enough: the clients on other hosts write to the peers from their
+      // first failed connect (connect timeout) on, so waiting longer only widens the window
+      log("nothing on another host answers: this host is cut off; stopping until it is back");
+      this.cutOff = true;
+      this.writeStatus({ state: "warming", pid: undefined });
+      await this.saveAndStop(child, this.config.probe);
+      while (!this.stopping && (await this.othersAnswer()) !== true) await sleep(500);
+      this.cutOff = false;
+      this.cutReturned = true;
+    }
+  }
+
   /** Watch memcached: gone, stopped or silent means away: kill it and bring it back without stale data. */
   private async watch(): Promise<void> {
     let last = Date.now();
     let silent = 0;
+    void this.watchForCut();
     while (!this.stopping) {
       await sleep(100);
       const now = Date.now();
@@ -689,6 +762,11 @@ class Launcher {
       let reason: string | undefined;
       if (now - last > 2000) reason = `the launcher was frozen for ${now - last} ms`;
       last = now;
+      if (this.cutOff) continue;
+      if (this.cutReturned) {
+        this.cutReturned = false;
+        reason = "the host was cut off from the others";
+      }
       if (!this.ownAddressPresent()) {
         // cut off (its network gone, as with `docker network disconnect`): the clients write to
         // the peers meanwhile, so what this node holds will be old when it is back. Save it and

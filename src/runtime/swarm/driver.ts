@@ -27,6 +27,7 @@ import type {
   Prerequisite,
   RuntimeDriver,
   StepReporter,
+  SwarmHost,
 } from "../driver.js";
 import { type Endpoint, lastLines, nodeNames, nodeOf, throwIfAborted, waitUntil } from "../kit/index.js";
 import {
@@ -466,6 +467,21 @@ export class SwarmDriver implements RuntimeDriver {
       };
     }
     return out;
+  }
+
+  async hosts(): Promise<{ host: SwarmHost; ready: boolean; active: boolean; nodes: string[] }[]> {
+    const d = await this.readDeployment();
+    return (await listNodes(this.cluster.env)).map((n) => ({
+      host: { id: n.id, hostname: n.hostname, address: n.addr },
+      ready: n.ready,
+      active: n.active,
+      nodes: nodeNames(this.cluster.topology).filter((node) => d?.placement[node] === n.id),
+    }));
+  }
+
+  async setHostAvailability(opts: { host: string; availability: "drain" | "active" }): Promise<void> {
+    const r = await this.docker(["node", "update", "--availability", opts.availability, opts.host]);
+    if (r.exitCode !== 0) throw this.failure(`setting ${opts.host} ${opts.availability}`, r);
   }
 
   async balancerEndpoint(): Promise<Endpoint> {
