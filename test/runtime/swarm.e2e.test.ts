@@ -166,66 +166,6 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
     expect((await status()).nodes.every((n) => n.state === "running")).toBe(true);
   }, 240_000);
 
-  it("a whole host cut off the network (link down): sessions keep their data, no request fails; back: none stale", async () => {
-    const s = await status();
-    const lbHost = s.nodes.find((n) => n.name === "lb")?.host?.hostname;
-    const on = (h: string | undefined) => s.nodes.filter((n) => n.host?.hostname === h).map((n) => n.name);
-    const host = ["bed1", "bed2", "bed3"].find(
-      (h) =>
-        h !== lbHost &&
-        on(h).some((n) => n.startsWith("app")) &&
-        on(h).some((n) => n.startsWith("memcached")),
-    );
-    expect(host, JSON.stringify(s.nodes)).toBeDefined();
-    const browsers = Array.from({ length: 12 }, () => new Browser());
-    const last: number[] = [];
-    const ids: string[] = [];
-    const stats = { requests: 0, failed: 0, stale: 0, lost: 0, slowest: 0, samples: [] as string[] };
-    const visit = async (i: number) => {
-      const t0 = performance.now();
-      const page = await (browsers[i] as Browser)
-        .get(s.url)
-        .catch((err: Error) => ({ status: 0, body: err.message, headers: {} }));
-      const ms = performance.now() - t0;
-      stats.requests++;
-      stats.slowest = Math.max(stats.slowest, ms);
-      const n = Number(/Visit (\d+)/.exec(page.body)?.[1] ?? 0);
-      const id = /session <code>([^<]+)<\/code>/.exec(page.body)?.[1] ?? "";
-      if (page.status !== 200) {
-        stats.failed++;
-        if (stats.samples.length < 5) stats.samples.push(`HTTP ${page.status} ${page.body.slice(0, 120)}`);
-        return;
-      }
-      if (ids[i] === undefined) ids[i] = id;
-      else if (id !== ids[i]) stats.lost++;
-      else if (n !== (last[i] ?? 0) + 1) {
-        stats.stale++;
-        if (stats.samples.length < 5) stats.samples.push(`session ${i}: visit ${n} after ${last[i]}`);
-      }
-      last[i] = n;
-    };
-    for (let i = 0; i < browsers.length; i++) await visit(i);
-    const cut = spawnSync("ip", ["-n", host as string, "link", "set", "eth0", "down"]);
-    expect(cut.status).toBe(0);
-    try {
-      const until = Date.now() + 8000;
-      while (Date.now() < until) await Promise.all(browsers.map((_, i) => visit(i)));
-    } finally {
-      expect(spawnSync("ip", ["-n", host as string, "link", "set", "eth0", "up"]).status).toBe(0);
-    }
-    const during = { ...stats };
-    // back: the memcached node on that host returns as a returning node; keep the sessions busy meanwhile
-    const until = Date.now() + 20_000;
-    while (Date.now() < until) await Promise.all(browsers.map((_, i) => visit(i)));
-    expect(stats.failed, stats.samples.join("\n")).toBe(0);
-    expect(stats.lost).toBe(0);
-    expect(stats.stale, stats.samples.join("\n")).toBe(0);
-    // the time each request takes during the cut is a figure (printed), not an assertion: bench/ measures it
-    console.log(
-      `host cut: ${during.requests} requests during the cut, slowest ${Math.round(during.slowest)} ms; ${stats.requests} in all`,
-    );
-  }, 240_000);
-
   it("verify passes health, effective-config, session-store, kill-owner and host-drain across the hosts", async () => {
     const r = await cli(
       [
