@@ -68,6 +68,26 @@ export function bindSource(path: string): string {
   return `./${p}`;
 }
 
+/** Each role's healthcheck command, in its container (compose and swarm). */
+export const HEALTHCHECK = {
+  // CMD bash, not CMD-SHELL: dash has no /dev/tcp, and the image has no nc or curl.
+  memcached: [
+    "CMD",
+    "bash",
+    "-c",
+    `exec 3<>/dev/tcp/127.0.0.1/${COMPOSE_MEMCACHED_PORT} && printf 'version\\r\\n' >&3 && head -c 7 <&3 | grep -q VERSION`,
+  ],
+  app: [
+    "CMD",
+    "curl",
+    "-fsS",
+    "-o",
+    "/dev/null",
+    `http://127.0.0.1:${COMPOSE_APP_PORT}/.phpcluster/health.php`,
+  ],
+  lb: ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/.phpcluster/nginx_status"],
+};
+
 const HEALTH_TIMING = { interval: "1s", timeout: "2s", retries: 30, start_period: "2s" };
 
 const bind = (source: string, target: string) => ({ type: "bind", source, target, read_only: true });
@@ -112,13 +132,7 @@ export function composeProject(t: Topology, rootFromOut: string): Record<string,
       labels: labels(t, node, "memcached"),
       networks: { backend: { ipv4_address: ip(node) } },
       healthcheck: {
-        // CMD bash, not CMD-SHELL: dash has no /dev/tcp, and the image has no nc or curl.
-        test: [
-          "CMD",
-          "bash",
-          "-c",
-          `exec 3<>/dev/tcp/127.0.0.1/${COMPOSE_MEMCACHED_PORT} && printf 'version\\r\\n' >&3 && head -c 7 <&3 | grep -q VERSION`,
-        ],
+        test: HEALTHCHECK.memcached,
         ...HEALTH_TIMING,
       },
     };
@@ -151,14 +165,7 @@ export function composeProject(t: Topology, rootFromOut: string): Record<string,
       labels: labels(t, node, "app"),
       networks: { backend: { ipv4_address: ip(node) } },
       healthcheck: {
-        test: [
-          "CMD",
-          "curl",
-          "-fsS",
-          "-o",
-          "/dev/null",
-          `http://127.0.0.1:${COMPOSE_APP_PORT}/.phpcluster/health.php`,
-        ],
+        test: HEALTHCHECK.app,
         ...HEALTH_TIMING,
       },
       depends_on: Object.fromEntries(memcached.map((m) => [m, { condition: "service_healthy" }])),
@@ -182,7 +189,7 @@ export function composeProject(t: Topology, rootFromOut: string): Record<string,
     labels: labels(t, "lb", "balancer"),
     networks: { backend: { ipv4_address: ip("lb") }, frontend: {} },
     healthcheck: {
-      test: ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/.phpcluster/nginx_status"],
+      test: HEALTHCHECK.lb,
       ...HEALTH_TIMING,
     },
     depends_on: Object.fromEntries(apps.map((a) => [a, { condition: "service_healthy" }])),

@@ -1,14 +1,8 @@
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import { appNodeNames, memcachedNodeNames, type Topology } from "../topology/index.js";
-import {
-  COMPOSE_APP_PORT,
-  COMPOSE_LB_PORT,
-  COMPOSE_LB_TLS_PORT,
-  COMPOSE_MEMCACHED_PORT,
-  fnv1a32,
-} from "./addresses.js";
-import { CONTAINER } from "./compose.js";
+import { COMPOSE_LB_PORT, COMPOSE_LB_TLS_PORT, COMPOSE_MEMCACHED_PORT, fnv1a32 } from "./addresses.js";
+import { CONTAINER, HEALTHCHECK } from "./compose.js";
 import { PROBE_SECRET_ENV } from "./constants.js";
 import { CONTAINER_LAUNCHER_DIR } from "./memcached.js";
 import { httpdConfPath, NGINX_CONF_PATH, PROBE_FILES, phpIniPath } from "./paths.js";
@@ -109,12 +103,7 @@ export function swarmStack(t: Topology, files: Map<string, string>): Record<stri
       stop_grace_period: "10s",
       networks: network,
       healthcheck: {
-        test: [
-          "CMD",
-          "bash",
-          "-c",
-          `exec 3<>/dev/tcp/127.0.0.1/${COMPOSE_MEMCACHED_PORT} && printf 'version\\r\\n' >&3 && head -c 7 <&3 | grep -q VERSION`,
-        ],
+        test: HEALTHCHECK.memcached,
         ...HEALTH_TIMING,
       },
       labels: labels(t, node, "memcached"),
@@ -148,14 +137,7 @@ export function swarmStack(t: Topology, files: Map<string, string>): Record<stri
       secrets: [{ source: "probe", target: SECRET_TARGET, mode: 0o400 }],
       networks: network,
       healthcheck: {
-        test: [
-          "CMD",
-          "curl",
-          "-fsS",
-          "-o",
-          "/dev/null",
-          `http://127.0.0.1:${COMPOSE_APP_PORT}/.phpcluster/health.php`,
-        ],
+        test: HEALTHCHECK.app,
         ...HEALTH_TIMING,
       },
       stop_signal: "SIGWINCH",
@@ -187,7 +169,7 @@ export function swarmStack(t: Topology, files: Map<string, string>): Record<stri
     ports,
     networks: network,
     healthcheck: {
-      test: ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/.phpcluster/nginx_status"],
+      test: HEALTHCHECK.lb,
       ...HEALTH_TIMING,
     },
     stop_grace_period: "10s",
