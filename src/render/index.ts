@@ -21,11 +21,14 @@ import { composeLauncherConfig, launcherFiles, swarmMemoryDir } from "./memcache
 import { composeNginxView, nativeNginxView, renderNginx } from "./nginx.js";
 import { renderPhpIni } from "./php-ini.js";
 import {
+  APP_ENTRY_PATH,
   LB_ENTRY_PATH,
   renderStackFile,
   SITE_DOCKERFILE_PATH,
   STACK_FILE_PATH,
+  SWARM_PLACEMENT_ENV,
   SWARM_SHM_TARGET,
+  SWARM_TASK_HOST_ENV,
   swarmAppAddresses,
   swarmSavePath,
   swarmSubnet,
@@ -150,6 +153,7 @@ function renderSwarm(t: Topology, drained: string[], add: (path: string, content
     }),
   );
   add(LB_ENTRY_PATH, readTemplate("swarm/lb-entry.sh"));
+  add(APP_ENTRY_PATH, readTemplate("swarm/app-entry.sh"));
   for (const node of apps) {
     add(
       httpdConfPath(node),
@@ -177,6 +181,8 @@ function renderSwarm(t: Topology, drained: string[], add: (path: string, content
         ...apps.map((a) => ({ host: a, port: COMPOSE_APP_PORT })),
         { host: "lb", port: COMPOSE_LB_PORT },
       ],
+      hostEnv: { task: SWARM_TASK_HOST_ENV, placement: SWARM_PLACEMENT_ENV },
+      memoryLock: true,
     };
     add(`${node}/launcher.json`, `${JSON.stringify(config, null, 2)}\n`);
   }

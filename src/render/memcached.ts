@@ -37,6 +37,18 @@ export interface LauncherConfig {
    * is cut off (nothing answers, not even with a refusal) from peers that are only down.
    */
   witnesses?: { host: string; port: number }[];
+  /**
+   * swarm: the environment variables that hold the task's host (`{{.Node.ID}}`) and every node's
+   * host (`node=<id> …`): peers and witnesses on the task's own host answer even when the host
+   * is cut off, so they are not asked.
+   */
+  hostEnv?: { task: string; placement: string };
+  /**
+   * swarm: take the memory file with a lock before using it. Swarm can start a node's new task
+   * on a host while the old one still stops there (a host that returns from a cut), and two
+   * memcached processes on one memory file crash (measured: SIGSEGV).
+   */
+  memoryLock?: boolean;
 }
 
 /** The memcached arguments of every start of a node: a warm restart needs them unchanged. */

@@ -13,6 +13,8 @@ export const STACK_FILE_PATH = "stack.yml";
 export const SITE_DOCKERFILE_PATH = "images/site/Dockerfile";
 /** The balancer's entry point (see templates/swarm/lb-entry.sh). */
 export const LB_ENTRY_PATH = "lb/entry.sh";
+/** The app nodes' entry point: keeps the memcached nodes' addresses in /etc/hosts (see the script). */
+export const APP_ENTRY_PATH = "swarm/app-entry.sh";
 /** Where the probe secret is mounted in the app containers. */
 export const SECRET_TARGET = "/run/secrets/phpcluster-probe";
 /** The host's tmpfs, bind-mounted into memcached containers: the memory file outlives the container. */
@@ -61,7 +63,17 @@ const labels = (t: Topology, node: string, role: string) => ({
   "io.phpcluster.role": role,
 });
 
+const APP_ENTRY_TARGET = `${CONTAINER.configDir}/entry.sh`;
+
 const env = (name: string) => `\${${name}}`;
+
+/** In a memcached task: the swarm node it runs on (a Swarm template, expanded per task). */
+export const SWARM_TASK_HOST_ENV = "PHPCLUSTER_TASK_HOST";
+/** In a memcached task: `node=<swarm node id>` for every node of the cluster, space-separated. */
+export const SWARM_PLACEMENT_ENV = "PHPCLUSTER_PLACEMENT";
+
+const placementOf = (t: Topology) =>
+  [...memcachedNodeNames(t), ...appNodeNames(t), "lb"].map((n) => `${n}=${env(SWARM_ENV.host(n))}`).join(" ");
 
 /**
  * The stack as data: one service per node (so one node can be stopped, killed or drained alone),
@@ -99,6 +111,11 @@ export function swarmStack(t: Topology, files: Map<string, string>): Record<stri
       configs: [config(`${node}/launcher.json`, `${CONTAINER.configDir}/launcher.json`)],
       // the host's tmpfs (it exists on every host): the memory file outlives the task (a warm restart)
       volumes: [{ type: "bind", source: "/dev/shm", target: SWARM_SHM_TARGET }],
+      // which witnesses share this task's host (they answer even when the host is cut off)
+      environment: {
+        [SWARM_TASK_HOST_ENV]: "{{.Node.ID}}",
+        [SWARM_PLACEMENT_ENV]: placementOf(t),
+      },
       stop_signal: "SIGUSR1",
       stop_grace_period: "10s",
       networks: network,
@@ -120,7 +137,8 @@ export function swarmStack(t: Topology, files: Map<string, string>): Record<stri
       command: [
         "/bin/sh",
         "-c",
-        `${PROBE_SECRET_ENV}="$$(cat ${SECRET_TARGET})" && export ${PROBE_SECRET_ENV} && rm -rf ${run} && mkdir -p ${run} ${logs} && exec apache2 -d ${CONTAINER.serverRoot} -f ${CONTAINER.configDir}/httpd.conf -DFOREGROUND`,
+        // node names are validated ([a-z][a-z0-9]*): quoting them here is safe
+        `${PROBE_SECRET_ENV}="$$(cat ${SECRET_TARGET})" && export ${PROBE_SECRET_ENV} && rm -rf ${run} && mkdir -p ${run} ${logs} && exec /bin/sh ${APP_ENTRY_TARGET} '${memcachedNodeNames(t).join(" ")}' -d ${CONTAINER.serverRoot} -f ${CONTAINER.configDir}/httpd.conf -DFOREGROUND`,
       ],
       environment: {
         PHP_INI_SCAN_DIR: `:${CONTAINER.configDir}`,
@@ -132,6 +150,7 @@ export function swarmStack(t: Topology, files: Map<string, string>): Record<stri
       configs: [
         config(httpdConfPath(node), `${CONTAINER.configDir}/httpd.conf`),
         config(phpIniPath(node), `${CONTAINER.configDir}/php.ini`),
+        config(APP_ENTRY_PATH, APP_ENTRY_TARGET, 0o555),
         ...PROBE_FILES.map((p) => config(p, `${CONTAINER.probeDir}/${p.slice("probe/".length)}`)),
       ],
       secrets: [{ source: "probe", target: SECRET_TARGET, mode: 0o400 }],

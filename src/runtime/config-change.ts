@@ -164,15 +164,6 @@ export async function editConfig(
       `--apply of a change to ${plan.reshaped}: run \`phpcluster destroy\`, then \`phpcluster create\` (nothing was changed)`,
     );
   }
-  // swarm: a node's files are Swarm configs of the deployed version; rolling out new versions one
-  // node at a time is not built yet, and a restart would bring the old ones back
-  if (runtime === "swarm" && opts.apply && plan.needs.some((n) => n !== "lb")) {
-    throw fail.notSupported(
-      runtime,
-      `--apply of a change to ${plan.needs.filter((n) => n !== "lb").join(", ")} (new Swarm config versions, rolled node by node, are not built yet): nothing was changed`,
-      "run `phpcluster destroy` and `phpcluster create` to deploy the change",
-    );
-  }
   return withClusterLock(open.cluster.stateDir, "config", async () => {
     const topologyWrite = await writeTopology();
     if (plan.reshaped) {

@@ -200,22 +200,6 @@ describe("config set --apply", () => {
   });
 });
 
-describe("config set --apply on the swarm runtime", () => {
-  it("refuses a change to the app nodes' files (no rolling config versions yet): exit 7, nothing changed, nothing restarted", async () => {
-    const { dir, file, world } = await created();
-    // the cluster as the swarm runtime made it (the fake driver stands in for its transport)
-    writeFileSync(path.join(dir, ".phpcluster", "fake", "runtime"), "swarm\n");
-    const before = readFileSync(file, "utf8");
-    const r = await runWithFake(world, ["config", "set", "php.memory_limit=384M", "--apply", "--json"], {
-      cwd: dir,
-    });
-    expect(r.exitCode, r.stdout).toBe(7);
-    expect(JSON.parse(r.stdout).error.message).toMatch(/app1, app2/);
-    expect(readFileSync(file, "utf8")).toBe(before);
-    expect(world.calls.filter((c) => c.startsWith("st"))).toEqual([]);
-  });
-});
-
 describe("commands run in the directory of their context, not the process's", () => {
   it("validate, render and config read -f relative to the context's directory", async () => {
     const { dir } = project();

@@ -24,7 +24,17 @@
  * Usage: node launcher.js <config.json>
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { chownSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import dns from "node:dns/promises";
+import {
+  chownSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import { networkInterfaces } from "node:os";
 import path from "node:path";
@@ -43,6 +53,8 @@ export interface RecoveryReport {
   deleted: number;
   deltaPasses: number;
   postDelta: number;
+  /** Sessions copied from a peer once the requests that began while this node was away were done. */
+  handedOver?: number;
   /** Session locks held during the switch to the real address (requests wait instead of reading stale copies). */
   locksHeld: number;
   /** Sessions whose lock another request held too long to wait for. */
@@ -120,6 +132,89 @@ function chownForMemcached(dir: string, args: string[]): void {
   if (entry?.[2] && entry[3]) chownSync(dir, Number(entry[2]), Number(entry[3]));
 }
 
+/** The nodes placed on the task's own host, from the environment named by `hostEnv` (swarm). */
+export function sameHostNodes(
+  hostEnv: LauncherConfig["hostEnv"],
+  env: Record<string, string | undefined>,
+): Set<string> {
+  const own = hostEnv ? env[hostEnv.task] : undefined;
+  if (!hostEnv || !own) return new Set();
+  return new Set(
+    (env[hostEnv.placement] ?? "")
+      .split(/\s+/)
+      .map((pair) => pair.split("="))
+      .filter(([node, host]) => node && host === own)
+      .map(([node]) => node as string),
+  );
+}
+
+/**
+ * A lock on a node's memory file between launchers that cannot see each other's processes (two
+ * tasks of one node on one host, in two containers): a file made with O_EXCL holding a random
+ * token, its mtime renewed every second. One that is not renewed for 3 s belongs to a launcher
+ * that was killed. Waits at most `waitMs` (longer than the old task's stop grace period).
+ */
+export class MemoryFileLock {
+  private readonly token = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly file: string,
+    private readonly staleMs = 3000,
+    private readonly waitMs = 15_000,
+  ) {}
+
+  async acquire(): Promise<void> {
+    const until = Date.now() + this.waitMs;
+    let said = false;
+    for (;;) {
+      try {
+        writeFileSync(this.file, this.token, { flag: "wx" });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+      let age = 0;
+      try {
+        age = Date.now() - statSync(this.file).mtimeMs;
+      } catch {
+        continue; // gone meanwhile: try again at once
+      }
+      if (age > this.staleMs || Date.now() > until) {
+        log(
+          `taking over ${this.file} (${age > this.staleMs ? `not renewed for ${Math.round(age)} ms` : "waited too long"})`,
+        );
+        rmSync(this.file, { force: true });
+        continue;
+      }
+      if (!said) log(`waiting for the other launcher of this node to leave ${this.file}`);
+      said = true;
+      await sleep(200);
+    }
+    this.timer = setInterval(() => {
+      try {
+        if (readFileSync(this.file, "utf8") === this.token) {
+          const now = new Date();
+          utimesSync(this.file, now, now);
+        }
+      } catch {
+        // removed by a launcher that took it over: nothing to renew
+      }
+    }, 1000);
+    this.timer.unref();
+  }
+
+  release(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    try {
+      if (readFileSync(this.file, "utf8") === this.token) rmSync(this.file, { force: true });
+    } catch {
+      // not held
+    }
+  }
+}
+
 class Launcher {
   /** Set while the host is cut off (watchForCut): memcached is stopped on purpose. */
   private cutOff = false;
@@ -133,9 +228,19 @@ class Launcher {
   private holdStarted = 0;
   private lastCopied: string[] = [];
   private readonly servers: Server[];
+  private readonly memoryFileLock: MemoryFileLock;
+  /** The last address each peer's and witness's name resolved to (see addressOf). */
+  private readonly lastAddress = new Map<string, string>();
+  /** The value of the hand-over locks this launcher places (see placeHandoverLocks). */
+  private readonly handoverToken =
+    `phpcluster-handover-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  /** Peers and witnesses that run on this task's own host (swarm): they say nothing about a cut. */
+  private readonly sameHost: Set<string>;
 
   constructor(private readonly config: LauncherConfig) {
     this.servers = config.servers.map(parseServer);
+    this.sameHost = sameHostNodes(config.hostEnv, process.env);
+    this.memoryFileLock = new MemoryFileLock(`${config.memoryFile}.lock`);
     this.status = {
       node: config.node,
       state: "starting",
@@ -479,6 +584,7 @@ class Launcher {
     const canCopy = this.config.replicas > 0 && live.some(Boolean);
     let watches: MutationWatch[] = [];
     let locks: HeldLock[] = [];
+    let handover: string[] = [];
     let staged = 0;
     if (canCopy) {
       await this.pastStopTime();
@@ -506,6 +612,9 @@ class Launcher {
           // see it and nothing stale is read once it is back
           locks = await this.holdLocks(state.wanted.keys(), live, report);
           await this.delta(staging, live, state, report);
+          // the locks the clients take here once this node is back, put in before it is: they
+          // are in its memory from the first moment its real port opens (see handOver)
+          handover = await this.placeHandoverLocks(staging, state.wanted.keys(), live);
           staged = Number((await staging.stats()).curr_items ?? 0);
         } finally {
           staging.close();
@@ -539,10 +648,14 @@ class Launcher {
       report.awayMs = Date.now() - t0;
       if (canCopy) {
         // the final delta: what the peers were written meanwhile, without overwriting newer writes here
-        const r = await this.drain(live2, watches, true).finally(() => this.releaseLocks(locks, report));
+        const r = await this.drain(live2, watches, true).catch(async (err) => {
+          await this.releaseLocks(locks, report);
+          throw err;
+        });
         report.postDelta = r.copied + r.deleted;
         report.copied += r.copied;
         report.deleted += r.deleted;
+        report.handedOver = await this.handOver(live2, locks, handover, report);
         // requests that began while this node was away keep it out of their ring until they end:
         // their writes reach only the peers. Keep copying those, until no such request can be left.
         void this.settle(watches, (this.config.lockExpire + 8) * 1000);
@@ -618,6 +731,126 @@ class Launcher {
     return held;
   }
 
+  /**
+   * Before the switch: in the staging node, the lock of every session whose lock lives on this
+   * node once it is back (the clients' full ring), holding a token of this launcher. Restored
+   * with the memory file, they hold new requests from the first moment the real port opens.
+   */
+  private async placeHandoverLocks(
+    staging: McConnection,
+    keys: Iterable<string>,
+    live: boolean[],
+  ): Promise<string[]> {
+    if (!this.config.locking) return [];
+    const self = this.config.index;
+    const full = continuum(
+      this.servers,
+      live.map((l, i) => l || i === self),
+    );
+    const lockKeys: string[] = [];
+    for (const key of keys) {
+      const id = `lock.${key.slice(this.config.prefix.length)}`;
+      if (lookup(full, oneAtATime(id)) === self) lockKeys.push(`${this.config.prefix}${id}`);
+    }
+    const placed = await Promise.all(
+      lockKeys.map((key) =>
+        staging
+          .store(
+            { key, value: Buffer.from(this.handoverToken), flags: 0, ttl: this.config.lockExpire },
+            { add: true },
+          )
+          .then((r) => (r.code === "HD" ? key : undefined)),
+      ),
+    );
+    return placed.filter((k): k is string => k !== undefined);
+  }
+
+  /** Delete the hand-over locks that still hold this launcher's token. */
+  private async releaseHandoverLocks(target: McConnection, keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const items = await target.getMany(keys);
+    await Promise.all(
+      keys.map((k) => {
+        const item = items.get(k);
+        return item && item.value.toString() === this.handoverToken ? target.delete(k, item.cas) : undefined;
+      }),
+    );
+  }
+
+  /**
+   * The switch's last step. Requests that began while this node was away keep it out of their
+   * ring: they waited for a held lock on a peer (or, when their lock's server refused them, went
+   * on without one), and they read and write the session on the peers only, while the next
+   * request of that session reads it here. The hand-over locks placed before the switch hold the
+   * new requests here meanwhile: let the waiters on the peers go; after one lock_wait_max (a
+   * waiter retries at most that far apart) and once a session's lock on the peer is free again
+   * (its last old-ring request wrote and left), copy the session from the peer and free it here.
+   */
+  private async handOver(
+    target: McConnection,
+    peerLocks: HeldLock[],
+    mine: string[],
+    report: RecoveryReport,
+  ): Promise<number> {
+    const self = this.config.index;
+    const lockPrefix = `${this.config.prefix}lock.`;
+    const dataKey = (lockKey: string) => `${this.config.prefix}${lockKey.slice(lockPrefix.length)}`;
+    const holdStarted = this.holdStarted;
+    const peerOf = new Map(peerLocks.map((l) => [l.key, l.server]));
+    await this.releaseLocks(peerLocks, report);
+    if (mine.length === 0) return 0;
+    let handed = 0;
+    let pending = mine;
+    try {
+      await sleep(600);
+      const deadline = Date.now() + this.config.lockExpire * 1000;
+      while (pending.length > 0 && !this.stopping) {
+        const byPeer = new Map<number, string[]>();
+        const orphans: string[] = [];
+        for (const k of pending) {
+          const peer = peerOf.get(k);
+          if (peer === undefined || peer === self) orphans.push(k);
+          else byPeer.set(peer, [...(byPeer.get(peer) ?? []), k]);
+        }
+        const free: [string, number][] = [];
+        const busy: string[] = [];
+        await Promise.all(
+          [...byPeer].map(async ([peer, list]) => {
+            const s = this.servers[peer] as Server;
+            const c = await new McConnection(s.host, s.port, 2000).connect();
+            try {
+              const held = await c.getMany(list);
+              for (const k of list) {
+                if (held.has(k) && Date.now() < deadline) busy.push(k);
+                else free.push([k, peer]);
+              }
+            } finally {
+              c.close();
+            }
+          }),
+        );
+        if (free.length > 0) {
+          const plan = new Map(free.map(([k, peer]) => [dataKey(k), peer]));
+          const r = await this.copy(target, plan, { guarded: true });
+          handed += r.copied;
+          await this.releaseHandoverLocks(
+            target,
+            free.map(([k]) => k),
+          );
+        }
+        await this.releaseHandoverLocks(target, orphans);
+        pending = busy;
+        if (pending.length > 0) await sleep(20);
+      }
+    } catch (err) {
+      log(`the hand-over stopped: ${(err as Error).message}`);
+    } finally {
+      await this.releaseHandoverLocks(target, pending).catch(() => undefined);
+      report.holdMs = Date.now() - holdStarted;
+    }
+    return handed;
+  }
+
   private async releaseLocks(locks: HeldLock[], report: RecoveryReport): Promise<void> {
     if (locks.length === 0) return;
     const byServer = new Map<number, HeldLock[]>();
@@ -653,6 +886,7 @@ class Launcher {
   async run(): Promise<void> {
     mkdirSync(path.dirname(this.config.memoryFile), { recursive: true });
     chownForMemcached(path.dirname(this.config.memoryFile), this.config.args);
+    if (this.config.memoryLock) await this.memoryFileLock.acquire();
     for (let attempt = 0; ; attempt++) {
       try {
         await this.recover(attempt === 0 ? "start" : "retry");
@@ -686,31 +920,46 @@ class Launcher {
    * connection, or even a refusal, is an answer; a name that does not resolve says nothing. False
    * only when something was tried and nothing answered at all (a black hole: this host is cut off).
    */
+  /**
+   * A target's address, looked up apart from the connect (a slow DNS answer says nothing about
+   * the network): the last one known when the lookup fails or takes over 1.5 s.
+   */
+  private async addressOf(host: string): Promise<string | undefined> {
+    if (net.isIP(host) !== 0) return host;
+    const found = await Promise.race([
+      dns.lookup(host, { family: 4 }).then(
+        (r) => r.address,
+        () => undefined,
+      ),
+      sleep(1500).then(() => undefined),
+    ]);
+    if (found) this.lastAddress.set(host, found);
+    return found ?? this.lastAddress.get(host);
+  }
+
   private async othersAnswer(): Promise<boolean | undefined> {
     const targets = [
       ...this.servers.filter((_, i) => i !== this.config.index),
       ...(this.config.witnesses ?? []),
-    ];
+    ].filter((t) => !this.sameHost.has(t.host));
+    if (targets.length === 0) return undefined;
     const results = await Promise.all(
       targets.map(
         (t) =>
           new Promise<"answer" | "silent" | "unknown">((resolve) => {
-            const socket = net.connect({ host: t.host, port: t.port });
-            const done = (r: "answer" | "silent" | "unknown") => {
-              socket.destroy();
-              resolve(r);
-            };
-            socket.setTimeout(700, () => done("silent"));
-            socket.once("connect", () => done("answer"));
-            socket.once("error", (err: NodeJS.ErrnoException) =>
-              done(
-                err.code === "ECONNREFUSED" || err.code === "ECONNRESET"
-                  ? "answer"
-                  : err.code === "ENOTFOUND" || err.code === "EAI_AGAIN"
-                    ? "unknown"
-                    : "silent",
-              ),
-            );
+            void this.addressOf(t.host).then((address) => {
+              if (!address) return resolve("unknown");
+              const socket = net.connect({ host: address, port: t.port });
+              const done = (r: "answer" | "silent" | "unknown") => {
+                socket.destroy();
+                resolve(r);
+              };
+              socket.setTimeout(700, () => done("silent"));
+              socket.once("connect", () => done("answer"));
+              socket.once("error", (err: NodeJS.ErrnoException) =>
+                done(err.code === "ECONNREFUSED" || err.code === "ECONNRESET" ? "answer" : "silent"),
+              );
+            });
           }),
       ),
     );
@@ -727,6 +976,7 @@ class Launcher {
   private async watchForCut(): Promise<void> {
     if (!this.config.witnesses?.length) return;
     let answeredOnce = false;
+    let silentRounds = 0;
     while (!this.stopping) {
       await sleep(1000);
       const child = this.child;
@@ -734,11 +984,18 @@ class Launcher {
       const answer = await this.othersAnswer();
       if (answer === true) {
         answeredOnce = true;
+        silentRounds = 0;
         continue;
       }
-      if (answer === undefined || !answeredOnce) continue;
-      // one silent round is enough: the clients on other hosts write to the peers from their
-      // first failed connect (connect timeout) on, so waiting longer only widens the window
+      if (answer === undefined || !answeredOnce) {
+        silentRounds = 0;
+        continue;
+      }
+      // two silent rounds (about 3 s): one can be a busy moment of this host; the clients on the
+      // other hosts write to the peers from their first failed connect on, and a cut shorter
+      // than this goes unnoticed (the bench measures what that costs)
+      if (++silentRounds < 2) continue;
+      silentRounds = 0;
       log("nothing on another host answers: this host is cut off; stopping until it is back");
       this.cutOff = true;
       this.writeStatus({ state: "warming", pid: undefined });
@@ -853,6 +1110,7 @@ class Launcher {
         report,
       );
     }
+    this.memoryFileLock.release();
     process.exit(0);
   }
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { fail, isPhpclusterError } from "../../errors.js";
 import { writeFileAtomically } from "../../files/write.js";
 import { COMPOSE_APP_PORT, COMPOSE_MEMCACHED_PORT } from "../../render/addresses.js";
@@ -210,8 +211,12 @@ export class SwarmDriver implements RuntimeDriver {
     );
   }
 
-  /** `docker stack deploy` of the rendered stack with what only the deployment knows. */
-  private async deploy(replicas: Record<string, number>, signal?: AbortSignal): Promise<void> {
+  /** `docker stack deploy` of the rendered stack (or another stack file beside it) with what only the deployment knows. */
+  private async deploy(
+    replicas: Record<string, number>,
+    signal?: AbortSignal,
+    stackFile = STACK_FILE_PATH,
+  ): Promise<void> {
     const d = await this.readDeployment();
     if (!d) throw fail.notRunning(`cluster ${this.stack}`);
     const env: NodeJS.ProcessEnv = {
@@ -234,7 +239,7 @@ export class SwarmDriver implements RuntimeDriver {
         "--resolve-image",
         "never",
         "-c",
-        path.join(this.cluster.renderDir, STACK_FILE_PATH),
+        path.join(this.cluster.renderDir, stackFile),
         this.stack,
       ],
       { timeoutMs: STACK_TIMEOUT_MS, signal, cwd: this.cluster.renderDir },
@@ -378,7 +383,75 @@ export class SwarmDriver implements RuntimeDriver {
 
   async startNode(opts: { node: string; signal?: AbortSignal | undefined }): Promise<void> {
     nodeOf(this.cluster.topology, opts.node);
+    await this.rollOut(opts.node, opts.signal);
     await this.scale(opts.node, 1, opts.signal);
+  }
+
+  /** What each service runs now: its replica count and its configs' names by target path. */
+  private async deployedServices(): Promise<Map<string, { replicas: number; configs: Map<string, string> }>> {
+    const names = nodeNames(this.cluster.topology).map((n) => this.service(n));
+    const r = await this.docker(["service", "inspect", ...names]);
+    if (r.exitCode !== 0) throw this.failure("docker service inspect", r);
+    const specs = JSON.parse(r.stdout) as {
+      Spec: {
+        Name: string;
+        Mode?: { Replicated?: { Replicas?: number } };
+        TaskTemplate: { ContainerSpec: { Configs?: { ConfigName: string; File?: { Name: string } }[] } };
+      };
+    }[];
+    return new Map(
+      specs.map((x) => [
+        x.Spec.Name.slice(this.stack.length + 1),
+        {
+          replicas: x.Spec.Mode?.Replicated?.Replicas ?? 0,
+          configs: new Map(
+            (x.Spec.TaskTemplate.ContainerSpec.Configs ?? []).map((c) => [c.File?.Name ?? "", c.ConfigName]),
+          ),
+        },
+      ]),
+    );
+  }
+
+  /**
+   * Give one node the configs rendered for it now (a `config set` writes new files; their Swarm
+   * configs are named by content, so a change is a new version), every other service keeping
+   * exactly what it runs: a stack file beside the rendered one in which the others' configs are
+   * the deployed versions (external), deployed with every service's current replica count. Only
+   * this node's service changes; called while it is at 0 tasks, so nothing restarts.
+   */
+  private async rollOut(node: string, signal?: AbortSignal): Promise<void> {
+    const text = await readFile(path.join(this.cluster.renderDir, STACK_FILE_PATH), "utf8");
+    const stack = parseYaml(text) as {
+      services: Record<string, { configs?: { source: string; target: string }[] }>;
+      configs: Record<string, { name: string; file?: string; external?: boolean }>;
+    };
+    const deployed = await this.deployedServices();
+    const rendered = (svc: string) =>
+      new Map((stack.services[svc]?.configs ?? []).map((c) => [c.target, stack.configs[c.source]?.name]));
+    const mine = deployed.get(node);
+    if (!mine) throw fail.notRunning(node);
+    const differs = [...rendered(node)].some(([target, name]) => mine.configs.get(target) !== name);
+    if (!differs) return;
+    for (const [svc, spec] of Object.entries(stack.services)) {
+      if (svc === node) continue;
+      const now = deployed.get(svc);
+      for (const ref of spec.configs ?? []) {
+        const name = now?.configs.get(ref.target);
+        if (!name || name === stack.configs[ref.source]?.name) continue;
+        const key = `deployed_${createHash("sha256").update(name).digest("hex").slice(0, 12)}`;
+        stack.configs[key] = { name, external: true };
+        ref.source = key;
+      }
+    }
+    const file = `${STACK_FILE_PATH.replace(/\.yml$/, "")}.rollout-${node}.yml`;
+    const full = path.join(this.cluster.renderDir, file);
+    await writeFileAtomically(full, stringifyYaml(stack, { lineWidth: 0, aliasDuplicateObjects: false }));
+    try {
+      const replicas = Object.fromEntries([...deployed].map(([n, d]) => [n, d.replicas]));
+      await this.deploy(replicas, signal, file);
+    } finally {
+      await rm(full, { force: true });
+    }
   }
 
   async stopNode(opts: { node: string; graceMs: number }): Promise<void> {
