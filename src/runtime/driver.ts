@@ -119,8 +119,12 @@ export interface RuntimeDriver {
   startNode(opts: { node: string; signal?: AbortSignal | undefined }): Promise<void>;
   /** Stop one node gracefully within graceMs (in-flight requests finish), then by force. */
   stopNode(opts: { node: string; graceMs: number }): Promise<void>;
-  /** SIGKILL the whole process group / container of one node, and return once it is gone. */
-  killNode(opts: { node: string }): Promise<void>;
+  /**
+   * SIGKILL the whole process group / container of one node, and return once it is gone. A
+   * driver that had to kill another way says how (the caller reports it).
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: the drivers that only SIGKILL return nothing
+  killNode(opts: { node: string }): Promise<string | void>;
   /** Stop and remove every node and what `prepare` made (never images). Idempotent. */
   down(opts: { reporter: StepReporter }): Promise<void>;
   /** The nodes asked for (default: every node), read now. */

@@ -67,8 +67,10 @@ export async function holders(ctx: ScenarioContext, key: string): Promise<Record
 /** Take a node down (SIGKILL or graceful stop), remembering to bring it back. */
 export async function takeDown(ctx: ScenarioContext, node: string, mode: "kill" | "stop"): Promise<void> {
   ctx.down.add(node);
-  if (mode === "kill") await ctx.driver.killNode({ node });
-  else await ctx.driver.stopNode({ node, graceMs: stopGraceMs(topologyOf(ctx)) });
+  if (mode === "kill") {
+    const how = await ctx.driver.killNode({ node });
+    if (how) ctx.reporter.warn(how);
+  } else await ctx.driver.stopNode({ node, graceMs: stopGraceMs(topologyOf(ctx)) });
 }
 
 /** Bring a node this run took down back, healthy, and put it back into the balancer's rotation. */

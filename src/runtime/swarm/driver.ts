@@ -44,6 +44,16 @@ import {
 import { buildSwarmImages, type SwarmImages } from "./images.js";
 import { type Placement, placeNodes } from "./placement.js";
 
+/** A stack file's duration ("10s", "1m30s", "500ms") in nanoseconds, as Swarm keeps it. */
+export function durationNs(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const units: Record<string, number> = { h: 3600e9, m: 60e9, s: 1e9, ms: 1e6, us: 1e3, ns: 1 };
+  let total = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)/g))
+    total += Number(m[1]) * (units[m[2] as string] ?? 0);
+  return Math.round(total);
+}
+
 /** What `prepare` decided, kept beside the rendered files: later commands deploy the same way. */
 interface Deployment {
   images: SwarmImages;
@@ -388,7 +398,9 @@ export class SwarmDriver implements RuntimeDriver {
   }
 
   /** What each service runs now: its replica count and its configs' names by target path. */
-  private async deployedServices(): Promise<Map<string, { replicas: number; configs: Map<string, string> }>> {
+  private async deployedServices(): Promise<
+    Map<string, { replicas: number; configs: Map<string, string>; stopGraceNs: number | undefined }>
+  > {
     const names = nodeNames(this.cluster.topology).map((n) => this.service(n));
     const r = await this.docker(["service", "inspect", ...names]);
     if (r.exitCode !== 0) throw this.failure("docker service inspect", r);
@@ -396,7 +408,12 @@ export class SwarmDriver implements RuntimeDriver {
       Spec: {
         Name: string;
         Mode?: { Replicated?: { Replicas?: number } };
-        TaskTemplate: { ContainerSpec: { Configs?: { ConfigName: string; File?: { Name: string } }[] } };
+        TaskTemplate: {
+          ContainerSpec: {
+            Configs?: { ConfigName: string; File?: { Name: string } }[];
+            StopGracePeriod?: number;
+          };
+        };
       };
     }[];
     return new Map(
@@ -404,6 +421,7 @@ export class SwarmDriver implements RuntimeDriver {
         x.Spec.Name.slice(this.stack.length + 1),
         {
           replicas: x.Spec.Mode?.Replicated?.Replicas ?? 0,
+          stopGraceNs: x.Spec.TaskTemplate.ContainerSpec.StopGracePeriod,
           configs: new Map(
             (x.Spec.TaskTemplate.ContainerSpec.Configs ?? []).map((c) => [c.File?.Name ?? "", c.ConfigName]),
           ),
@@ -422,7 +440,10 @@ export class SwarmDriver implements RuntimeDriver {
   private async rollOut(node: string, signal?: AbortSignal): Promise<void> {
     const text = await readFile(path.join(this.cluster.renderDir, STACK_FILE_PATH), "utf8");
     const stack = parseYaml(text) as {
-      services: Record<string, { configs?: { source: string; target: string }[] }>;
+      services: Record<
+        string,
+        { configs?: { source: string; target: string }[]; stop_grace_period?: string }
+      >;
       configs: Record<string, { name: string; file?: string; external?: boolean }>;
     };
     const deployed = await this.deployedServices();
@@ -430,7 +451,9 @@ export class SwarmDriver implements RuntimeDriver {
       new Map((stack.services[svc]?.configs ?? []).map((c) => [c.target, stack.configs[c.source]?.name]));
     const mine = deployed.get(node);
     if (!mine) throw fail.notRunning(node);
-    const differs = [...rendered(node)].some(([target, name]) => mine.configs.get(target) !== name);
+    const differs =
+      [...rendered(node)].some(([target, name]) => mine.configs.get(target) !== name) ||
+      mine.stopGraceNs !== durationNs(stack.services[node]?.stop_grace_period);
     if (!differs) return;
     for (const [svc, spec] of Object.entries(stack.services)) {
       if (svc === node) continue;
@@ -472,20 +495,14 @@ export class SwarmDriver implements RuntimeDriver {
     return new Map((await listNodes(this.cluster.env)).map((n) => [n.id, n]));
   }
 
-  async killNode(opts: { node: string }): Promise<void> {
+  async killNode(opts: { node: string }): Promise<string | undefined> {
     const { node } = opts;
     nodeOf(this.cluster.topology, node);
     const task = currentTask(await listTasks(this.cluster.env, this.stack), node);
     if (!task || task.state !== "running" || !task.containerId) throw fail.notRunning(node);
     const host = (await this.hostsById()).get(task.nodeId);
     const endpoint = engineOf(this.cluster.env, host);
-    if (!endpoint) {
-      throw fail.notSupported(
-        "swarm",
-        `killing ${node} on ${host?.hostname ?? task.nodeId}: its host's Docker engine is not known`,
-        "set PHPCLUSTER_SWARM_ENGINES=<hostname>=<DOCKER_HOST URL>,… (ssh://user@host works) so that phpcluster can kill a container on its own host",
-      );
-    }
+    if (!endpoint) return this.removeTaskWithoutGrace(node, task.id, host?.hostname ?? task.nodeId);
     const r = await run({ ...this.cluster.env, DOCKER_HOST: endpoint }, ["kill", task.containerId], {
       timeoutMs: 30_000,
     });
@@ -512,6 +529,42 @@ export class SwarmDriver implements RuntimeDriver {
         throw fail.runtime("KILL_FAILED", `${node} still runs after SIGKILL: ${err.message}`);
       throw err;
     }
+    return undefined;
+  }
+
+  /**
+   * The kill when the task's host engine is not known: through the manager, the service's stop
+   * grace period set to 0 and its task removed (scaled to 0), so Swarm's agent SIGKILLs the
+   * container right after the stop signal. The next start deploys the rendered spec again (its
+   * grace period back).
+   */
+  private async removeTaskWithoutGrace(node: string, taskId: string, host: string): Promise<string> {
+    const r = await this.docker([
+      "service",
+      "update",
+      "--detach",
+      "--stop-grace-period",
+      "0s",
+      "--replicas",
+      "0",
+      this.service(node),
+    ]);
+    if (r.exitCode !== 0) throw this.failure(`removing the task of ${node}`, r);
+    try {
+      await waitUntil(
+        `${node} gone`,
+        async () => {
+          const now = (await listTasks(this.cluster.env, this.stack)).find((t) => t.id === taskId);
+          return now?.state !== "running";
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+    } catch (err) {
+      if (isPhpclusterError(err, "TIMEOUT"))
+        throw fail.runtime("KILL_FAILED", `${node}'s task still runs after its removal: ${err.message}`);
+      throw err;
+    }
+    return `${node}: the Docker engine of its host ${host} is not known (PHPCLUSTER_SWARM_ENGINES), so its task was removed through the manager with no grace period instead of a SIGKILL on the host`;
   }
 
   async inspect(opts: { nodes?: string[] | undefined } = {}): Promise<Record<string, NodeReading>> {
