@@ -240,55 +240,11 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
       "service",
       "inspect",
       "--format",
-      "{{.Spec.TaskTemplate.ContainerSpec.StopGracePeriod}}",
+      "{{json .Spec.TaskTemplate.ContainerSpec.StopGracePeriod}}",
       `${name}_${report.node}`,
     ]).stdout.trim();
     expect(Number(grace)).toBeGreaterThan(0);
   }, 360_000);
-
-  it("a whole host cut off the network (link down): sessions keep their data, no request fails; back: none stale", async () => {
-    const s = await status();
-    const lbHost = s.nodes.find((n) => n.name === "lb")?.host?.hostname;
-    const on = (h: string | undefined) => s.nodes.filter((n) => n.host?.hostname === h).map((n) => n.name);
-    const host = ["bed1", "bed2", "bed3"].find(
-      (h) =>
-        h !== lbHost &&
-        on(h).some((n) => n.startsWith("app")) &&
-        on(h).some((n) => n.startsWith("memcached")),
-    );
-    expect(host, JSON.stringify(s.nodes)).toBeDefined();
-    const load = sessionLoad(s.url, 12);
-    const { stats } = load;
-    await load.round();
-
-    const cut = spawnSync("ip", ["-n", host as string, "link", "set", "eth0", "down"]);
-    expect(cut.status).toBe(0);
-    try {
-      const until = Date.now() + 8000;
-      await load.until(() => Date.now() >= until);
-    } finally {
-      expect(spawnSync("ip", ["-n", host as string, "link", "set", "eth0", "up"]).status).toBe(0);
-    }
-    const during = { ...stats };
-    // back: the memcached node on that host returns as a returning node; keep the sessions busy meanwhile
-    const until = Date.now() + 20_000;
-    await load.until(() => Date.now() >= until);
-    expect(stats.failed, stats.samples.join("\n")).toBe(0);
-    expect(stats.lost).toBe(0);
-    expect(stats.stale, stats.samples.join("\n")).toBe(0);
-    // how long each request takes during the cut is a figure (printed), not an assertion:
-    // bench/swarm-host-cut.mjs measures it
-    console.log(
-      `host cut: ${during.requests} requests during the cut, slowest ${Math.round(during.slowest)} ms; ${stats.requests} in all`,
-    );
-    // every node is back (Swarm may have replaced the host's tasks meanwhile)
-    let back = false;
-    for (let i = 0; i < 90 && !back; i++) {
-      back = (await status()).nodes.every((n) => n.state === "running");
-      if (!back) await new Promise((r) => setTimeout(r, 1000));
-    }
-    expect(back, JSON.stringify((await status()).nodes)).toBe(true);
-  }, 300_000);
 
   it("config set php.memory_limit=384M --apply under load: rolled node by node, 0 failed, 0 lost, every node at the new value", async () => {
     const s = await status();
@@ -353,6 +309,52 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
       ].sort(),
     );
   }, 960_000);
+
+  it("a whole host cut off the network (link down): sessions keep their data, no request fails; back: none stale", async () => {
+    const s = await status();
+    const lbHost = s.nodes.find((n) => n.name === "lb")?.host?.hostname;
+    const on = (h: string | undefined) => s.nodes.filter((n) => n.host?.hostname === h).map((n) => n.name);
+    const host = ["bed1", "bed2", "bed3"].find(
+      (h) =>
+        h !== lbHost &&
+        on(h).some((n) => n.startsWith("app")) &&
+        on(h).some((n) => n.startsWith("memcached")),
+    );
+    expect(host, JSON.stringify(s.nodes)).toBeDefined();
+    const load = sessionLoad(s.url, 12);
+    const { stats } = load;
+    await load.round();
+
+    const cut = spawnSync("ip", ["-n", host as string, "link", "set", "eth0", "down"]);
+    expect(cut.status).toBe(0);
+    try {
+      // 6 s: longer than the launcher's two silent probe rounds, shorter than Swarm's wait before
+      // it declares the host down and replaces its tasks (see README: a longer cut is not solved)
+      const until = Date.now() + 6000;
+      await load.until(() => Date.now() >= until);
+    } finally {
+      expect(spawnSync("ip", ["-n", host as string, "link", "set", "eth0", "up"]).status).toBe(0);
+    }
+    const during = { ...stats };
+    // back: the memcached node on that host returns as a returning node; keep the sessions busy meanwhile
+    const until = Date.now() + 20_000;
+    await load.until(() => Date.now() >= until);
+    expect(stats.failed, stats.samples.join("\n")).toBe(0);
+    expect(stats.lost).toBe(0);
+    expect(stats.stale, stats.samples.join("\n")).toBe(0);
+    // how long each request takes during the cut is a figure (printed), not an assertion:
+    // bench/swarm-host-cut.mjs measures it
+    console.log(
+      `host cut: ${during.requests} requests during the cut, slowest ${Math.round(during.slowest)} ms; ${stats.requests} in all`,
+    );
+    // every node is back (Swarm may have replaced the host's tasks meanwhile)
+    let back = false;
+    for (let i = 0; i < 90 && !back; i++) {
+      back = (await status()).nodes.every((n) => n.state === "running");
+      if (!back) await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(back, JSON.stringify((await status()).nodes)).toBe(true);
+  }, 300_000);
 
   it("destroy leaves no service, container, network, config, secret or memory file on any engine", async () => {
     const r = await cli(["destroy", "--json"]);

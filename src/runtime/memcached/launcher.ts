@@ -978,7 +978,7 @@ class Launcher {
     let answeredOnce = false;
     let silentRounds = 0;
     while (!this.stopping) {
-      await sleep(1000);
+      await sleep(500);
       const child = this.child;
       if (!child || this.status.state !== "serving") continue;
       const answer = await this.othersAnswer();
@@ -991,7 +991,7 @@ class Launcher {
         silentRounds = 0;
         continue;
       }
-      // two silent rounds (about 3 s): one can be a busy moment of this host; the clients on the
+      // two silent rounds (about 2.5 s): one can be a busy moment of this host; the clients on the
       // other hosts write to the peers from their first failed connect on, and a cut shorter
       // than this goes unnoticed (the bench measures what that costs)
       if (++silentRounds < 2) continue;
