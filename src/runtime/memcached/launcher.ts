@@ -916,11 +916,6 @@ class Launcher {
   }
 
   /**
-   * Does anything on another host answer? Every peer and witness is tried at once, 700 ms each: a
-   * connection, or even a refusal, is an answer; a name that does not resolve says nothing. False
-   * only when something was tried and nothing answered at all (a black hole: this host is cut off).
-   */
-  /**
    * A target's address, looked up apart from the connect (a slow DNS answer says nothing about
    * the network): the last one known when the lookup fails or takes over 1.5 s.
    */
@@ -937,6 +932,11 @@ class Launcher {
     return found ?? this.lastAddress.get(host);
   }
 
+  /**
+   * Does anything on another host answer? Every peer and witness not on this host is tried at once, 700 ms each: a
+   * connection, or even a refusal, is an answer; a name never resolved says nothing. False
+   * only when something was tried and nothing answered at all (a black hole: this host is cut off).
+   */
   private async othersAnswer(): Promise<boolean | undefined> {
     const targets = [
       ...this.servers.filter((_, i) => i !== this.config.index),

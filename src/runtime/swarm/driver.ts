@@ -515,21 +515,26 @@ export class SwarmDriver implements RuntimeDriver {
         },
       );
     }
+    await this.taskEnded(node, task.id, 15_000, "after SIGKILL");
+    return undefined;
+  }
+
+  /** Wait until a killed or removed task no longer runs; KILL_FAILED when it still does. */
+  private async taskEnded(node: string, taskId: string, timeoutMs: number, after: string): Promise<void> {
     try {
       await waitUntil(
         `${node} gone`,
         async () => {
-          const now = (await listTasks(this.cluster.env, this.stack)).find((t) => t.id === task.id);
+          const now = (await listTasks(this.cluster.env, this.stack)).find((t) => t.id === taskId);
           return now?.state !== "running";
         },
-        { timeoutMs: 15_000, intervalMs: 100 },
+        { timeoutMs, intervalMs: 100 },
       );
     } catch (err) {
       if (isPhpclusterError(err, "TIMEOUT"))
-        throw fail.runtime("KILL_FAILED", `${node} still runs after SIGKILL: ${err.message}`);
+        throw fail.runtime("KILL_FAILED", `${node} still runs ${after}: ${err.message}`);
       throw err;
     }
-    return undefined;
   }
 
   /**
@@ -550,20 +555,7 @@ export class SwarmDriver implements RuntimeDriver {
       this.service(node),
     ]);
     if (r.exitCode !== 0) throw this.failure(`removing the task of ${node}`, r);
-    try {
-      await waitUntil(
-        `${node} gone`,
-        async () => {
-          const now = (await listTasks(this.cluster.env, this.stack)).find((t) => t.id === taskId);
-          return now?.state !== "running";
-        },
-        { timeoutMs: 30_000, intervalMs: 100 },
-      );
-    } catch (err) {
-      if (isPhpclusterError(err, "TIMEOUT"))
-        throw fail.runtime("KILL_FAILED", `${node}'s task still runs after its removal: ${err.message}`);
-      throw err;
-    }
+    await this.taskEnded(node, taskId, 30_000, "after its task's removal");
     return `${node}: the Docker engine of its host ${host} is not known (PHPCLUSTER_SWARM_ENGINES), so its task was removed through the manager with no grace period instead of a SIGKILL on the host`;
   }
 
