@@ -13,6 +13,8 @@ export const EXIT = {
   VERIFY_FAILED: 6,
   NOT_SUPPORTED: 7,
   CONFLICT: 8,
+  DEGRADED: 9,
+  NOT_CREATED: 10,
   CANCELLED: 130,
 } as const;
 
@@ -59,6 +61,10 @@ export const ERROR_EXIT = {
   CLUSTER_RUNNING: EXIT.CONFLICT,
   CLUSTER_LOCKED: EXIT.CONFLICT,
   PORT_IN_USE: EXIT.CONFLICT,
+  // 9: `status`: the cluster exists but not every node is running and healthy
+  CLUSTER_DEGRADED: EXIT.DEGRADED,
+  // 10: the cluster was never created here (or was destroyed)
+  NOT_CREATED: EXIT.NOT_CREATED,
   // 130: Ctrl-C
   CANCELLED: EXIT.CANCELLED,
 } as const satisfies Record<string, ExitCode>;
@@ -69,6 +75,8 @@ export interface ErrorOptions {
   hint?: string | undefined;
   details?: unknown;
   cause?: unknown;
+  /** The command's result all the same (`status` of a degraded cluster): `--json` carries it as `data`. */
+  data?: unknown;
 }
 
 export class PhpclusterError extends Error {
@@ -76,6 +84,7 @@ export class PhpclusterError extends Error {
   readonly exitCode: ExitCode;
   readonly hint: string | undefined;
   readonly details: unknown;
+  readonly data: unknown;
 
   constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -84,6 +93,7 @@ export class PhpclusterError extends Error {
     this.exitCode = ERROR_EXIT[code];
     this.hint = options.hint;
     this.details = options.details;
+    this.data = options.data;
   }
 }
 
@@ -141,8 +151,14 @@ export const fail = {
 
   clusterRunning: (name: string) =>
     new PhpclusterError("CLUSTER_RUNNING", `cluster ${name} is already running`, {
-      hint: "nothing was changed: see `phpcluster status`, apply config with `phpcluster restart`, or `phpcluster destroy` first",
+      hint: "nothing was changed: `phpcluster up` heals a node that is down, `phpcluster restart` applies changed config, `phpcluster destroy` removes it",
     }),
+
+  notCreated: (name: string, hint = "create it with `phpcluster up` (or `phpcluster create`)") =>
+    new PhpclusterError("NOT_CREATED", `cluster ${name} is not created`, { hint }),
+
+  degraded: (message: string, data: unknown, hint: string) =>
+    new PhpclusterError("CLUSTER_DEGRADED", message, { hint, data }),
 
   locked: (owner: { pid?: number | undefined; command?: string | undefined }) =>
     new PhpclusterError(

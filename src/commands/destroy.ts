@@ -7,6 +7,7 @@ import type { RuntimeChoice } from "../topology/index.js";
 import { examples, runtimeOption } from "./common.js";
 
 export function formatDestroy(r: DestroyResult, s: Style): string {
+  if (!r.destroyed) return `${s.ok("✔")} nothing to destroy: cluster ${s.bold(r.name)} is not created`;
   return `${s.ok("✔")} cluster ${s.bold(r.name)} destroyed: every node stopped, ${s.path(r.removed)} removed`;
 }
 

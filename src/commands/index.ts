@@ -38,6 +38,21 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import("./create.js"),
   },
   {
+    name: "up",
+    summary: "converge: create what is missing, start what is stopped, heal what is down",
+    load: () => import("./up.js"),
+  },
+  {
+    name: "start",
+    summary: "start a stopped cluster",
+    load: () => import("./start.js"),
+  },
+  {
+    name: "stop",
+    summary: "stop every node and keep the state (phpcluster start brings it back)",
+    load: () => import("./stop.js"),
+  },
+  {
     name: "status",
     summary: "every node: role, state, address; the balancer URL",
     load: () => import("./status.js"),

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { App } from "../cli.js";
+import { fail } from "../errors.js";
 import type { Style } from "../output/index.js";
 import { openCluster } from "../runtime/index.js";
 import { clusterStatus, type StatusResult } from "../runtime/lifecycle.js";
@@ -21,10 +22,20 @@ export function configure(cmd: Command, app: App): void {
     .addHelpText("after", examples(["phpcluster status", "phpcluster status --json"]))
     .action(async (opts: { runtime?: RuntimeChoice }, command: Command) => {
       const ctx = app.context(command);
-      ctx.reporter.result(
-        ctx.command,
-        await clusterStatus(await openCluster(ctx, opts.runtime)),
-        formatStatus,
-      );
+      const status = await clusterStatus(await openCluster(ctx, opts.runtime));
+      if (!status.running) {
+        // the table first, then the condition (exit 9): scripts can tell a degraded cluster apart
+        ctx.reporter.detail(status, formatStatus);
+        const down = status.nodes.filter((n) => n.state !== "running");
+        const all = down.length === status.nodes.length;
+        throw fail.degraded(
+          all
+            ? `cluster ${status.name} is stopped`
+            : `cluster ${status.name} is degraded: ${down.map((n) => `${n.name} ${n.state}`).join(", ")}`,
+          status,
+          all ? "start it with `phpcluster start`" : "`phpcluster up` brings back what is down",
+        );
+      }
+      ctx.reporter.result(ctx.command, status, formatStatus);
     });
 }

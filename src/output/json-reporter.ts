@@ -1,4 +1,4 @@
-import type { PhpclusterError } from "../errors.js";
+import { PhpclusterError } from "../errors.js";
 import { toProblem } from "./failure.js";
 import type { Reporter, ReporterMode } from "./reporter.js";
 import type { Streams } from "./text-reporter.js";
@@ -32,6 +32,7 @@ export class JsonReporter implements Reporter {
   }
 
   failure(command: string, error: PhpclusterError | Error): void {
-    this.write({ ok: false, command, error: toProblem(error) });
+    const data = error instanceof PhpclusterError ? error.data : undefined;
+    this.write({ ok: false, command, ...(data === undefined ? {} : { data }), error: toProblem(error) });
   }
 }

@@ -127,6 +127,11 @@ export interface RuntimeDriver {
   killNode(opts: { node: string }): Promise<string | void>;
   /** Stop and remove every node and what `prepare` made (never images). Idempotent. */
   down(opts: { reporter: StepReporter }): Promise<void>;
+  /**
+   * After every node was stopped with stopNode (`phpcluster stop`): end what the runtime itself
+   * runs for the cluster (native: the supervisor), keeping the state. `prepare` starts it again.
+   */
+  release?(): Promise<void>;
   /** The nodes asked for (default: every node), read now. */
   inspect(opts?: { nodes?: string[] | undefined }): Promise<Record<string, NodeReading>>;
   /** `nginx -t` on the rendered config: undefined when it passes, else what nginx said. */

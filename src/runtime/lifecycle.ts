@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { fail, isPhpclusterError } from "../errors.js";
@@ -118,16 +119,28 @@ export async function createCluster(
   const { cluster, driver } = open;
   await requireDocroot(cluster);
   await requirePrerequisites(driver);
+  const fresh = !existsSync(cluster.stateDir);
   await ensureStateRoot(cluster.topologyDir);
-  const nodes = await withClusterLock(cluster.stateDir, "create", async () => {
-    if (await driver.exists()) throw fail.clusterRunning(cluster.topology.name);
-    await opts.reporter.step(`render ${driver.name} configs`, () => writeRendered(cluster, driver.name));
-    if (cluster.topology.balancer.tls) await opts.reporter.step("TLS certificate", () => ensureTls(cluster));
-    await ensureSecret(cluster.stateDir);
-    await recordRuntime(cluster.stateDir, driver.name);
-    await bringUp(driver, opts);
-    return clusterStatusOf(driver);
-  });
+  let nodes: NodeStatus[];
+  try {
+    nodes = await withClusterLock(cluster.stateDir, "create", async () => {
+      if (await driver.exists()) throw fail.clusterRunning(cluster.topology.name);
+      await opts.reporter.step(`render ${driver.name} configs`, () => writeRendered(cluster, driver.name));
+      if (cluster.topology.balancer.tls)
+        await opts.reporter.step("TLS certificate", () => ensureTls(cluster));
+      await ensureSecret(cluster.stateDir);
+      await recordRuntime(cluster.stateDir, driver.name);
+      await bringUp(driver, opts);
+      return clusterStatusOf(driver);
+    });
+  } catch (err) {
+    // a create that failed leaves no state folder it made (bringUp has stopped what it started)
+    if (fresh && !(await driver.exists().catch(() => true))) {
+      await rm(cluster.stateDir, { recursive: true, force: true });
+      await removeStateRootIfEmpty(cluster.topologyDir);
+    }
+    throw err;
+  }
   return {
     name: cluster.topology.name,
     runtime: driver.name,
@@ -163,7 +176,14 @@ export interface StatusResult {
   nodes: NodeStatus[];
 }
 
+/** The cluster was created here: its state folder has the probe secret, or its nodes exist. */
+export async function isCreated(driver: RuntimeDriver): Promise<boolean> {
+  return (await readSecret(driver.cluster.stateDir)) !== undefined || (await driver.exists());
+}
+
+/** Every node's status; a cluster that was never created is an error (NOT_CREATED), not rows of "stopped". */
 export async function clusterStatus(open: OpenCluster): Promise<StatusResult> {
+  if (!(await isCreated(open.driver))) throw fail.notCreated(open.cluster.topology.name);
   const nodes = await clusterStatusOf(open.driver);
   return {
     name: open.cluster.topology.name,
@@ -177,6 +197,8 @@ export async function clusterStatus(open: OpenCluster): Promise<StatusResult> {
 export interface DestroyResult {
   name: string;
   runtime: RuntimeName;
+  /** False when there was nothing to destroy (never created, or destroyed already). */
+  destroyed: boolean;
   /** The state folder removed, relative to the working directory when that is shorter. */
   removed: string;
 }
@@ -187,14 +209,157 @@ export async function destroyCluster(
   opts: { reporter: StepReporter; cwd: string },
 ): Promise<DestroyResult> {
   const { cluster, driver } = open;
+  if (!existsSync(cluster.stateDir) && !(await driver.exists())) {
+    return { name: cluster.topology.name, runtime: driver.name, destroyed: false, removed: "" };
+  }
   await withClusterLock(cluster.stateDir, "destroy", () => driver.down({ reporter: opts.reporter }));
   await rm(cluster.stateDir, { recursive: true, force: true });
   await removeStateRootIfEmpty(cluster.topologyDir);
   return {
     name: cluster.topology.name,
     runtime: driver.name,
+    destroyed: true,
     removed: path.relative(opts.cwd, cluster.stateDir) || cluster.stateDir,
   };
+}
+
+// ---------------------------------------------------------------------------- up, start, stop
+
+export interface UpResult {
+  name: string;
+  runtime: RuntimeName;
+  url: string;
+  /** `up` created the cluster (it did not exist). */
+  created: boolean;
+  /** The nodes started (or restarted, when they were unhealthy), in start order; [] when all were running. */
+  started: string[];
+  nodes: NodeStatus[];
+}
+
+/**
+ * `up`: converge. Create the cluster when it does not exist; otherwise start every node that is
+ * stopped and restart every one that is unhealthy (memcached nodes come back warm, through their
+ * launcher), in start order, each healthy before the next. A healthy cluster is left untouched.
+ */
+export async function upCluster(
+  open: OpenCluster,
+  opts: Progress & { timeoutMs: number },
+): Promise<UpResult> {
+  if (!(await isCreated(open.driver))) {
+    const r = await createCluster(open, opts);
+    return { ...r, created: true, started: r.nodes.map((n) => n.name) };
+  }
+  return converge(open, opts, "up");
+}
+
+/** `start`: start a stopped (or degraded) cluster; one that was never created is an error. */
+export async function startCluster(
+  open: OpenCluster,
+  opts: Progress & { timeoutMs: number },
+): Promise<UpResult> {
+  if (!(await isCreated(open.driver))) throw fail.notCreated(open.cluster.topology.name);
+  return converge(open, opts, "start");
+}
+
+async function converge(
+  open: OpenCluster,
+  opts: Progress & { timeoutMs: number },
+  command: string,
+): Promise<UpResult> {
+  const { cluster, driver } = open;
+  const t = cluster.topology;
+  const started: string[] = [];
+  const nodes = await withClusterLock(cluster.stateDir, command, async () => {
+    const before = await clusterStatusOf(driver);
+    const todo = before.filter((n) => n.state !== "running");
+    if (todo.length === 0) return before;
+    await requireDocroot(cluster);
+    await requirePrerequisites(driver);
+    const wasStopped = todo.length === before.length;
+    const deadline = Date.now() + opts.timeoutMs;
+    try {
+      await driver.prepare({ signal: opts.signal, reporter: opts.reporter });
+      for (const node of todo) {
+        throwIfAborted(opts.signal);
+        const unhealthy = node.state === "unhealthy";
+        await opts.reporter.step(
+          unhealthy ? `restart ${node.name} (unhealthy)` : `start ${node.name}`,
+          async () => {
+            if (unhealthy) await driver.stopNode({ node: node.name, graceMs: stopGraceMs(t) });
+            started.push(node.name);
+            await startHealthy(driver, node.name, {
+              timeoutMs: Math.max(1000, deadline - Date.now()),
+              signal: opts.signal,
+            });
+          },
+        );
+      }
+      // nginx keeps an app node that failed out of rotation for fail_timeout: a reload takes it back
+      const apps = appNodeNames(t);
+      if (!started.includes("lb") && started.some((n) => apps.includes(n))) {
+        await opts.reporter.step("reload the balancer", () => reloadBalancer(driver));
+      }
+    } catch (err) {
+      // a stopped cluster that did not come up is stopped again: never half started
+      if (wasStopped) {
+        await opts.reporter
+          .step("stop what was started", () => stopNodes(driver, started))
+          .catch((e: unknown) => opts.reporter.warn(`could not stop everything: ${(e as Error).message}`));
+      }
+      if (opts.signal?.aborted) throw fail.cancelled();
+      throw err;
+    }
+    return clusterStatusOf(driver);
+  });
+  return {
+    name: t.name,
+    runtime: driver.name,
+    url: balancerUrl(await balancerEndpoint(driver)),
+    created: false,
+    started,
+    nodes,
+  };
+}
+
+async function stopNodes(driver: RuntimeDriver, names: string[]): Promise<void> {
+  const order = clusterNodes(driver.cluster.topology)
+    .map((n) => n.name)
+    .reverse()
+    .filter((n) => names.includes(n));
+  for (const node of order) await driver.stopNode({ node, graceMs: stopGraceMs(driver.cluster.topology) });
+  await driver.release?.();
+}
+
+export interface StopResult {
+  name: string;
+  runtime: RuntimeName;
+  /** The nodes stopped, in stop order; [] when every node was stopped already. */
+  stopped: string[];
+}
+
+/**
+ * `stop`: stop every node (the balancer first, memcached last, each gracefully) and keep
+ * everything else: rendered files, the secret, the memcached memory files (sessions survive a
+ * `start`), images and containers.
+ */
+export async function stopCluster(open: OpenCluster, opts: Progress): Promise<StopResult> {
+  const { cluster, driver } = open;
+  if (!(await isCreated(driver))) throw fail.notCreated(cluster.topology.name);
+  const stopped = await withClusterLock(cluster.stateDir, "stop", async () => {
+    const running = (await clusterStatusOf(driver)).filter((n) => n.state !== "stopped").map((n) => n.name);
+    const order = clusterNodes(cluster.topology)
+      .map((n) => n.name)
+      .reverse()
+      .filter((n) => running.includes(n));
+    for (const node of order) {
+      await opts.reporter.step(`stop ${node}`, () =>
+        driver.stopNode({ node, graceMs: stopGraceMs(cluster.topology) }),
+      );
+    }
+    await driver.release?.();
+    return order;
+  });
+  return { name: cluster.topology.name, runtime: driver.name, stopped };
 }
 
 export async function clusterLogs(

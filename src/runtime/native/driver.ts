@@ -364,6 +364,15 @@ export class NativeDriver implements RuntimeDriver {
     );
   }
 
+  async release(): Promise<void> {
+    const client = await connectSupervisor(this.cluster.stateDir);
+    if (!client) return;
+    const order = clusterNodes(this.cluster.topology)
+      .map((n) => n.name)
+      .reverse();
+    await client.shutdown({ order, timeoutMs: 10_000 });
+  }
+
   async down(opts: { reporter: StepReporter }): Promise<void> {
     const order = clusterNodes(this.cluster.topology)
       .map((n) => n.name)
