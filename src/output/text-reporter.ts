@@ -8,9 +8,13 @@ export interface Streams {
   stderr: NodeJS.WritableStream;
 }
 
-/** Line-oriented output without spinners: CI, pipes, NO_COLOR. Steps print a start and an end line. */
+/**
+ * Line-oriented output without spinners: CI, pipes, NO_COLOR. Each step prints one line, when it
+ * ends (✔ or ✖, with its time); a step inside another is indented under it.
+ */
 export class PlainReporter implements Reporter {
   readonly mode: ReporterMode = "plain";
+  private depth = 0;
   constructor(
     protected readonly streams: Streams,
     protected readonly style: Style,
@@ -19,14 +23,21 @@ export class PlainReporter implements Reporter {
 
   async step<T>(title: string, work: () => Promise<T>): Promise<T> {
     const started = this.now();
-    this.streams.stderr.write(`… ${title}\n`);
+    const indent = "  ".repeat(this.depth);
+    this.depth++;
     try {
       const value = await work();
-      this.streams.stderr.write(`${this.style.ok("✔")} ${title} ${this.style.dim(this.elapsed(started))}\n`);
+      this.streams.stderr.write(
+        `${indent}${this.style.ok("✔")} ${title} ${this.style.dim(this.elapsed(started))}\n`,
+      );
       return value;
     } catch (err) {
-      this.streams.stderr.write(`${this.style.err("✖")} ${title} ${this.style.dim(this.elapsed(started))}\n`);
+      this.streams.stderr.write(
+        `${indent}${this.style.err("✖")} ${title} ${this.style.dim(this.elapsed(started))}\n`,
+      );
       throw err;
+    } finally {
+      this.depth--;
     }
   }
 

@@ -75,15 +75,26 @@ describe("selectReporter", () => {
     expect(r.mode).toBe("plain");
   });
 
-  it("plain steps print a start and an end line on stderr", async () => {
+  it("plain steps print one line each on stderr, when they end; nested steps are indented", async () => {
     const { streams, text } = capture();
-    const r = selectReporter({ json: false, color: true, env: {}, streams, isTTY: false });
+    const r = selectReporter({ json: false, color: false, env: {}, streams, isTTY: false });
     await expect(
       r.step("start memcached1", async () => {
         throw new Error("no");
       }),
     ).rejects.toThrow("no");
-    expect(text.err).toMatch(/… start memcached1\n✖ start memcached1/);
+    await r.step("verify", async () => {
+      await r.step("health", async () => 1);
+      await r.step("session-store", async () => 2);
+    });
+    const lines = text.err.trimEnd().split("\n");
+    expect(lines.map((l) => l.replace(/ \([^)]*\)$/, ""))).toEqual([
+      "✖ start memcached1",
+      "  ✔ health",
+      "  ✔ session-store",
+      "✔ verify",
+    ]);
+    expect(text.err).not.toMatch(/…/);
     expect(text.out).toBe("");
   });
 });
@@ -120,5 +131,38 @@ describe("the node table", () => {
       /starting; warming: filling from its peers; 0 items$/,
     );
     expect(rows.find((r) => r.startsWith("app1"))).not.toMatch(/items/);
+  });
+});
+
+describe("the terminal reporter", () => {
+  it("shows one spinner at a time: nested steps raise no ora warning and leave indented lines", async () => {
+    const written: string[] = [];
+    const tty = Object.assign(new PassThrough(), { isTTY: true, columns: 80, rows: 24 });
+    tty.on("data", (c: Buffer) => written.push(c.toString()));
+    const warnings: unknown[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
+    try {
+      const r = selectReporter({
+        json: false,
+        color: false,
+        env: {},
+        streams: { stdout: new PassThrough(), stderr: tty },
+        isTTY: true,
+      });
+      expect(r.mode).toBe("interactive");
+      await r.step("verify", async () => {
+        await r.step("health", async () => 1);
+        await r.step("session-store", async () => 2);
+      });
+    } finally {
+      console.warn = warn;
+    }
+    expect(warnings).toEqual([]);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes
+    const text = written.join("").replace(/\u001b\[[0-9;?]*[a-zA-Z]/g, "");
+    expect(text).toMatch(/ {2}✔ health/);
+    expect(text).toMatch(/ {2}✔ session-store/);
+    expect(text).toMatch(/(^|\n)✔ verify/);
   });
 });
