@@ -2,7 +2,7 @@ import { InvalidArgumentError, Option } from "commander";
 import type { Style } from "../output/index.js";
 import { table } from "../output/index.js";
 import type { NodeStatus } from "../runtime/driver.js";
-import { parseDuration } from "../topology/duration.js";
+import { formatDuration, parseDuration } from "../topology/duration.js";
 
 export function runtimeOption(
   description = "runtime: auto, compose or native (wins over the topology)",
@@ -20,6 +20,13 @@ export function durationOption(value: string): number {
   if (ms === undefined || ms === 0)
     throw new InvalidArgumentError(`"${value}" is not a duration such as 90s or 2m`);
   return ms;
+}
+
+/** `--timeout <duration>`, its default shown as a duration (`2m`) that the option accepts back. */
+export function timeoutOption(description: string, defaultMs: number): Option {
+  return new Option("--timeout <duration>", description)
+    .argParser(durationOption)
+    .default(defaultMs, formatDuration(defaultMs));
 }
 
 export function positiveInt(value: string): number {

@@ -4,7 +4,7 @@ import type { Style } from "../output/index.js";
 import { openCluster } from "../runtime/index.js";
 import { type CreateResult, createCluster } from "../runtime/lifecycle.js";
 import { formatIssue, type RuntimeChoice } from "../topology/index.js";
-import { durationOption, examples, formatNodes, runtimeOption } from "./common.js";
+import { examples, formatNodes, runtimeOption, timeoutOption } from "./common.js";
 
 export function formatCreate(r: CreateResult, s: Style): string {
   return [
@@ -18,7 +18,7 @@ export function configure(cmd: Command, app: App): void {
   cmd
     .description("validate, render, bring the cluster up and wait until every node is healthy")
     .addOption(runtimeOption())
-    .option("--timeout <duration>", "bound on bringing every node up", durationOption, 120_000)
+    .addOption(timeoutOption("bound on bringing every node up", 120_000))
     .addHelpText(
       "after",
       examples(["phpcluster create", "phpcluster create --runtime native --timeout 60s --json"]),

@@ -4,7 +4,7 @@ import type { Style } from "../output/index.js";
 import { openCluster } from "../runtime/index.js";
 import { type RestartReport, restartNodes } from "../runtime/lifecycle.js";
 import type { RuntimeChoice } from "../topology/index.js";
-import { durationOption, examples, runtimeOption } from "./common.js";
+import { examples, runtimeOption, timeoutOption } from "./common.js";
 
 export function formatRestart(r: RestartReport, s: Style): string {
   return `${s.ok("✔")} restarted ${r.restarted.join(", ")} (${r.mode})`;
@@ -24,7 +24,7 @@ export function configure(cmd: Command, app: App): void {
       "restart the app nodes together, without draining (requests will fail meanwhile)",
     )
     .addOption(runtimeOption())
-    .option("--timeout <duration>", "bound on each node becoming healthy again", durationOption, 60_000)
+    .addOption(timeoutOption("bound on each node becoming healthy again", 60_000))
     .addHelpText(
       "after",
       examples([

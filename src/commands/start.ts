@@ -3,14 +3,14 @@ import type { App } from "../cli.js";
 import { openCluster } from "../runtime/index.js";
 import { startCluster } from "../runtime/lifecycle.js";
 import type { RuntimeChoice } from "../topology/index.js";
-import { durationOption, examples, runtimeOption } from "./common.js";
+import { examples, runtimeOption, timeoutOption } from "./common.js";
 import { formatUp } from "./up.js";
 
 export function configure(cmd: Command, app: App): void {
   cmd
     .description("start a stopped cluster (every node, in order, each healthy before the next)")
     .addOption(runtimeOption())
-    .option("--timeout <duration>", "bound on bringing the nodes up", durationOption, 120_000)
+    .addOption(timeoutOption("bound on bringing the nodes up", 120_000))
     .addHelpText("after", examples(["phpcluster start", "phpcluster start --json"]))
     .action(async (opts: { runtime?: RuntimeChoice; timeout: number }, command: Command) => {
       const ctx = app.context(command);

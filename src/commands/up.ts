@@ -4,7 +4,7 @@ import type { Style } from "../output/index.js";
 import { openCluster } from "../runtime/index.js";
 import { type UpResult, upCluster } from "../runtime/lifecycle.js";
 import { formatIssue, type RuntimeChoice } from "../topology/index.js";
-import { durationOption, examples, formatNodes, runtimeOption } from "./common.js";
+import { examples, formatNodes, runtimeOption, timeoutOption } from "./common.js";
 
 export function formatUp(r: UpResult, s: Style): string {
   const what = r.created
@@ -24,7 +24,7 @@ export function configure(cmd: Command, app: App): void {
       "converge: create the cluster if it does not exist, start what is stopped, restart what is unhealthy (memcached warm); a healthy cluster is left as it is",
     )
     .addOption(runtimeOption())
-    .option("--timeout <duration>", "bound on bringing the nodes up", durationOption, 120_000)
+    .addOption(timeoutOption("bound on bringing the nodes up", 120_000))
     .addHelpText("after", examples(["phpcluster up", "phpcluster up --json"]))
     .action(async (opts: { runtime?: RuntimeChoice; timeout: number }, command: Command) => {
       const ctx = app.context(command);

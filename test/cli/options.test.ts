@@ -140,6 +140,21 @@ describe("what is not an option of a command stays an error", () => {
     expect(JSON.parse(sub.stdout)).toMatchObject({ ok: false, command: "config set" });
   });
 
+  it("--timeout shows its default as a duration, and accepts what it shows", async () => {
+    for (const [command, shown] of [
+      ["create", "2m"],
+      ["up", "2m"],
+      ["start", "2m"],
+      ["restart", "1m"],
+    ] as const) {
+      const help = await parse([command, "--help"]);
+      expect(help.stdout).toMatch(new RegExp(`--timeout <duration>[\\s\\S]*?\\(default: ${shown}\\)`));
+      expect((await parse([command, "--timeout", shown])).parsed?.options.timeout).toBe(
+        shown === "2m" ? 120_000 : 60_000,
+      );
+    }
+  });
+
   it("a bad option value is a usage error", async () => {
     expect((await parse(["create", "--timeout", "soon"])).code).toBe(2);
     expect((await parse(["logs", "--tail", "-3"])).code).toBe(2);
