@@ -7,6 +7,7 @@ import { examples } from "./common.js";
 export function formatInit(r: InitResult, s: Style): string {
   return [
     ...r.files.map((f) => `  ${f.action === "created" ? s.ok("created") : s.warn(f.action)} ${f.path}`),
+    ...(r.portNote ? [`  ${s.dim(r.portNote)}`] : []),
     `${s.ok("✔")} cluster ${s.bold(r.name)} initialised; next: ${s.bold("phpcluster validate")}, then ${s.bold("phpcluster create")}`,
   ].join("\n");
 }

@@ -26,6 +26,7 @@ export function renderInitFiles(
   topologyName: string,
   clusterName: string,
   schemaRelative: string,
+  port = 8080,
 ): RenderedFile[] {
   const liquid = new Liquid({ strictVariables: true, strictFilters: true });
   const yaml = liquid.parseAndRenderSync(
@@ -33,6 +34,7 @@ export function renderInitFiles(
     {
       name: clusterName,
       schema: schemaRelative,
+      port: String(port),
     },
   );
   return [

@@ -11,6 +11,7 @@ import {
 import { ensureStateRoot, stateDirOf } from "./cluster.js";
 import { resolveRuntime } from "./detect.js";
 import { loadFrom, type Place } from "./index.js";
+import { portIsFree } from "./kit/ports.js";
 import { renderFor } from "./rendered.js";
 
 /** Project-level operations that need no running cluster: `init` and `render`. */
@@ -55,6 +56,10 @@ export function shortPath(cwd: string, absolute: string): string {
 
 export interface InitResult {
   name: string;
+  /** The balancer port written: 8080 unless that (or a port the native nodes use beside it) is taken. */
+  port: number;
+  /** Set when 8080 was taken and another port was picked. */
+  portNote?: string;
   files: { path: string; action: WriteAction }[];
 }
 
@@ -68,7 +73,8 @@ export async function initProject(
   const name = opts.name ?? nameFromDirectory(dir);
   if (!CLUSTER_NAME_RE.test(name)) throw fail.usage(`--name "${name}" must match [a-z][a-z0-9-]{0,30}`);
   const schema = path.relative(dir, SCHEMA_FILE).split(path.sep).join("/");
-  const plan = await planWrites(renderInitFiles(path.basename(file), name, schema), dir);
+  const port = await freeBalancerPort();
+  const plan = await planWrites(renderInitFiles(path.basename(file), name, schema, port), dir);
   const existing = plan.filter((p) => p.action !== "created");
   if (existing.length > 0 && !opts.force) {
     throw fail.runtime(
@@ -78,5 +84,30 @@ export async function initProject(
     );
   }
   await applyWrites(plan);
-  return { name, files: plan.map((p) => ({ path: shortPath(place.cwd, p.absolute), action: p.action })) };
+  return {
+    name,
+    port,
+    ...(port === DEFAULT_PORT
+      ? {}
+      : { portNote: `port ${DEFAULT_PORT} is in use here, so the balancer gets ${port}` }),
+    files: plan.map((p) => ({ path: shortPath(place.cwd, p.absolute), action: p.action })),
+  };
+}
+
+const DEFAULT_PORT = 8080;
+/** The balancer and the native nodes beside it (app1, app2, memcached1 of the file init writes). */
+const INIT_PORTS = 4;
+
+/**
+ * 8080 unless it, or a port the native runtime puts the file's nodes on (the next three), is in
+ * use on loopback; then 8090, 8100, … up to 8990. A second project on the same machine does not
+ * clash with a first one that is running.
+ */
+async function freeBalancerPort(): Promise<number> {
+  for (let base = DEFAULT_PORT; base < 9000; base += 10) {
+    let free = true;
+    for (let p = base; p < base + INIT_PORTS && free; p++) free = await portIsFree("127.0.0.1", p);
+    if (free) return base;
+  }
+  return DEFAULT_PORT;
 }

@@ -1,4 +1,5 @@
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { REPO, runCli, snapshotTree, tempDir } from "../helpers/cli.js";
@@ -128,6 +129,32 @@ describe("phpcluster init", () => {
     expect(again.stderr).toContain("already exist");
     expect(snapshotTree(dir)).toEqual(before);
     expect((await runCli(["init", "--force", "--name", "other"], { cwd: dir })).exitCode).toBe(0);
+  });
+
+  it("picks a free balancer port: 8080 unless it or a native node's port beside it is taken", async () => {
+    // hold 8081 (app1's port of a cluster on 8080); if something else holds it already, all the same
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => {
+      blocker.once("error", () => resolve());
+      blocker.listen({ port: 8081, host: "127.0.0.1", exclusive: true }, () => resolve());
+    });
+    try {
+      const dir = workspace();
+      const r = await runCli(["init", "--json"], { cwd: dir });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const data = JSON.parse(r.stdout).data;
+      expect(data.port).not.toBe(8080);
+      expect(data.port % 10).toBe(0);
+      expect(data.portNote).toMatch(/8080 is in use/);
+      const v = await runCli(["validate", "--json"], { cwd: dir });
+      expect(JSON.parse(v.stdout).data.summary.balancer).toContain(`:${data.port}`);
+      // the comment column stays where it was
+      expect(snapshotTree(dir)["phpcluster.yml"]).toMatch(
+        new RegExp(`\\n  port: ${data.port} +# host port where the cluster is served\\n`),
+      );
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
   });
 
   it("points the editor at the JSON Schema", async () => {
