@@ -9,11 +9,17 @@ import { examples, runtimeOption } from "./common.js";
 export type RenderResult = Omit<RenderProjectResult, "warnings">;
 
 export function formatRender(r: RenderResult, s: Style): string {
-  const mark: Record<WriteAction, string> = {
-    created: s.ok("created  "),
-    changed: s.warn("changed  "),
-    unchanged: s.dim("unchanged"),
-  };
+  const mark: Record<WriteAction, string> = r.dryRun
+    ? {
+        created: s.ok("would create"),
+        changed: s.warn("would change"),
+        unchanged: s.dim("unchanged   "),
+      }
+    : {
+        created: s.ok("created  "),
+        changed: s.warn("changed  "),
+        unchanged: s.dim("unchanged"),
+      };
   const lines = r.files.map((f) => `  ${mark[f.action]} ${f.path}`);
   const count = (a: WriteAction) => r.files.filter((f) => f.action === a).length;
   const verb = r.dryRun ? "would write" : "wrote";

@@ -47,7 +47,8 @@ describe.each(["native", "compose"])("phpcluster render --runtime %s", (runtime)
     const r = await runCli(["render", "--dry-run", "--runtime", runtime, "-f", "basic.yml"], { cwd: dir });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain("dry run: would write");
-    expect(r.stdout).toMatch(/created\s+nginx\/nginx\.conf/);
+    expect(r.stdout).toMatch(/would create\s+nginx\/nginx\.conf/);
+    expect(r.stdout).not.toMatch(/^\s+created\s/m); // nothing was created: it says what would be
     expect(snapshotTree(dir)).toEqual(before);
   });
 
