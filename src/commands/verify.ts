@@ -5,6 +5,7 @@ import { fail } from "../errors.js";
 import type { Style } from "../output/index.js";
 import { table } from "../output/index.js";
 import { openCluster } from "../runtime/index.js";
+import { shortPath } from "../runtime/project.js";
 import { SCENARIOS, type ScenarioName } from "../scenarios/registry.js";
 import type { VerifyReport } from "../scenarios/report.js";
 import { verifyCluster } from "../scenarios/verify.js";
@@ -23,6 +24,7 @@ export function formatVerify(r: VerifyReport, s: Style): string {
       col === 1 ? (r.checks[row]?.ok ? s.ok(text) : s.err(text)) : text,
     ),
     `${r.ok ? s.ok("✔") : s.err("✖")} ${r.checks.filter((c) => c.ok).length} of ${r.checks.length} checks passed in ${(r.durationMs / 1000).toFixed(1)} s`,
+    ...(r.junit ? [`JUnit report written to ${s.path(r.junit)}`] : []),
   ].join("\n");
 }
 
@@ -54,11 +56,13 @@ export function configure(cmd: Command, app: App): void {
         command: Command,
       ) => {
         const ctx = app.context(command);
+        const junit = opts.junit ? path.resolve(ctx.cwd, opts.junit) : undefined;
         const report = await verifyCluster(
           await openCluster(ctx, opts.runtime),
-          { scenarios: opts.scenario, junit: opts.junit ? path.resolve(ctx.cwd, opts.junit) : undefined },
+          { scenarios: opts.scenario, junit },
           { reporter: ctx.reporter, signal: ctx.signal, load: { sessions: opts.sessions } },
         );
+        if (junit) report.junit = shortPath(ctx.cwd, junit);
         if (!report.ok) {
           ctx.reporter.detail(report, formatVerify);
           const failed = report.checks.filter((c) => !c.ok);

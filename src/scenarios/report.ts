@@ -18,6 +18,8 @@ export interface VerifyReport {
   ok: boolean;
   durationMs: number;
   checks: Check[];
+  /** Where `--junit` wrote the JUnit XML (relative to the working directory when shorter). */
+  junit?: string;
 }
 
 /** The scenario names (a contract: tests and CI pipelines outside the project use them). */

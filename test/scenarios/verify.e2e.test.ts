@@ -105,6 +105,12 @@ describe("verify passes on every example topology", () => {
     expect(cases.filter((c) => c.failed)).toEqual([]);
     const status = JSON.parse((await cli(m, ["status", "--json"])).stdout).data;
     expect(status.running).toBe(true); // verify leaves the cluster as it found it
+    expect(doc.data.junit).toBe("report.xml"); // relative to the working directory: shorter
+    // in text, it says where it wrote
+    const text = await cli(m, ["verify", "--scenario", "health", "--junit", "health.xml"]);
+    expect(text.exitCode, text.stderr).toBe(0);
+    expect(text.stdout).toContain("JUnit report written to health.xml");
+    expect(parseJunit(path.join(m.dir, "health.xml")).map((c) => c.name)).toContain("health");
   });
 });
 
