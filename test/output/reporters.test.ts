@@ -159,7 +159,6 @@ describe("the terminal reporter", () => {
       console.warn = warn;
     }
     expect(warnings).toEqual([]);
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes
     const text = written.join("").replace(/\u001b\[[0-9;?]*[a-zA-Z]/g, "");
     expect(text).toMatch(/ {2}✔ health/);
     expect(text).toMatch(/ {2}✔ session-store/);
