@@ -15,7 +15,7 @@ export function configure(cmd: Command, app: App): void {
   cmd
     .description("node logs")
     .argument("[node]", "one node (default: every node)")
-    .option("--tail <lines>", "last lines of each log", positiveInt, 50)
+    .option("-n, --tail <lines>", "last lines of each log", positiveInt, 50)
     .addOption(runtimeOption())
     .addHelpText("after", examples(["phpcluster logs", "phpcluster logs app1 --tail 200"]))
     .action(

@@ -46,6 +46,7 @@ const COMMANDS: {
     expect: { options: { dryRun: true, runtime: "native" } },
   },
   { command: "create", args: ["--timeout", "90s"], expect: { options: { timeout: 90_000 } } },
+  { command: "logs", args: ["-n", "7"], expect: { options: { tail: 7 } } },
   { command: "status", args: [] },
   { command: "config get", args: ["balancer.port"], expect: { args: ["balancer.port"] } },
   {
