@@ -508,6 +508,8 @@ export async function restartNodes(
 ): Promise<RestartReport> {
   const { driver } = open;
   const chosen = restartTargets(driver, nodes);
+  // never created: say so, and make nothing (the lock would make the state folder)
+  if (!(await isCreated(driver))) throw fail.notCreated(open.cluster.topology.name);
   return withClusterLock(open.cluster.stateDir, "restart", async () => {
     await requireRunning(driver);
     await opts.reporter.step("render configs", () => writeRendered(driver.cluster, driver.name));

@@ -66,7 +66,7 @@ async function waitGone(pgid: number): Promise<void> {
 }
 
 describe("a cluster's state: up, stop, start, status, destroy", () => {
-  it("status and start of a cluster that was never created say so (exit 10); destroy has nothing to do (exit 0); nothing is written", async () => {
+  it("status, start, stop and restart of a cluster that was never created say so (exit 10); destroy has nothing to do (exit 0); nothing is written", async () => {
     const m = await makeCluster("never");
     const status = await json(m, ["status"]);
     expect(status.exitCode).toBe(10);
@@ -82,6 +82,10 @@ describe("a cluster's state: up, stop, start, status, destroy", () => {
 
     expect((await json(m, ["start"])).exitCode).toBe(10);
     expect((await json(m, ["stop"])).exitCode).toBe(10);
+    const restart = await json(m, ["restart"]);
+    expect(restart.exitCode).toBe(10);
+    expect(restart.doc.error.code).toBe("NOT_CREATED");
+    expect(existsSync(path.join(m.dir, ".phpcluster"))).toBe(false); // restart made nothing
 
     const destroyed = await cli(m, ["destroy"]);
     expect(destroyed.exitCode, destroyed.stderr).toBe(0);
