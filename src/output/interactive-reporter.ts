@@ -25,6 +25,9 @@ export class InteractiveReporter extends PlainReporter {
       stream: this.streams.stderr as NodeJS.WriteStream,
       discardStdin: false,
       indent: pad.length,
+      // the reporter was chosen for a terminal outside CI (selectReporter, from the env it was
+      // given): ora's own look at process.env must not overrule it
+      isEnabled: true,
     }).start();
     this.spinners.push(spinner);
     try {
