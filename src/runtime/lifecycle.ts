@@ -321,13 +321,25 @@ async function converge(
   };
 }
 
-async function stopNodes(driver: RuntimeDriver, names: string[]): Promise<void> {
-  const order = clusterNodes(driver.cluster.topology)
+/**
+ * Stop the named nodes gracefully in stop order (the balancer first, memcached last), then end
+ * what the runtime runs for the cluster (`release`). Returns the nodes in the order stopped.
+ */
+async function stopNodes(
+  driver: RuntimeDriver,
+  names: string[],
+  reporter: StepReporter = QUIET,
+): Promise<string[]> {
+  const t = driver.cluster.topology;
+  const order = clusterNodes(t)
     .map((n) => n.name)
     .reverse()
     .filter((n) => names.includes(n));
-  for (const node of order) await driver.stopNode({ node, graceMs: stopGraceMs(driver.cluster.topology) });
+  for (const node of order) {
+    await reporter.step(`stop ${node}`, () => driver.stopNode({ node, graceMs: stopGraceMs(t) }));
+  }
   await driver.release?.();
+  return order;
 }
 
 export interface StopResult {
@@ -347,17 +359,7 @@ export async function stopCluster(open: OpenCluster, opts: Progress): Promise<St
   if (!(await isCreated(driver))) throw fail.notCreated(cluster.topology.name);
   const stopped = await withClusterLock(cluster.stateDir, "stop", async () => {
     const running = (await clusterStatusOf(driver)).filter((n) => n.state !== "stopped").map((n) => n.name);
-    const order = clusterNodes(cluster.topology)
-      .map((n) => n.name)
-      .reverse()
-      .filter((n) => running.includes(n));
-    for (const node of order) {
-      await opts.reporter.step(`stop ${node}`, () =>
-        driver.stopNode({ node, graceMs: stopGraceMs(cluster.topology) }),
-      );
-    }
-    await driver.release?.();
-    return order;
+    return stopNodes(driver, running, opts.reporter);
   });
   return { name: cluster.topology.name, runtime: driver.name, stopped };
 }

@@ -1,14 +1,13 @@
-import { chmodSync, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { runCli, tempDir } from "../helpers/cli.js";
 import {
   CookieSession,
-  freePortBlock,
   liveGroupMembers,
+  type NativeCluster,
+  nativeClusters,
   recordedProcesses,
-  writeCluster,
 } from "../helpers/cluster.js";
 import { requireBinary } from "../helpers/validators.js";
 
@@ -18,35 +17,12 @@ import { requireBinary } from "../helpers/validators.js";
  */
 for (const bin of ["nginx", "apache2", "memcached"]) requireBinary(bin);
 
-interface Made {
-  dir: string;
-  file: string;
-  stateDir: string;
-  port: number;
-  cleanup: () => void;
-}
-const made: Made[] = [];
+const clusters = nativeClusters("phpcluster-life");
+type Made = NativeCluster;
+const makeCluster = (name: string) => clusters.make(name);
+const cli = clusters.cli;
 
-async function makeCluster(name: string): Promise<Made> {
-  const { dir, cleanup } = tempDir(`phpcluster-life-${name}-`);
-  chmodSync(dir, 0o755); // Apache's workers run as www-data and must reach the document root
-  const port = await freePortBlock(4);
-  const file = writeCluster(dir, { name, port });
-  const m = { dir, file, stateDir: path.join(dir, ".phpcluster", name), port, cleanup };
-  made.push(m);
-  return m;
-}
-
-function cli(m: Made, args: string[]) {
-  return runCli([...args, "-f", m.file], { cwd: m.dir, timeout: 120_000 });
-}
-
-afterAll(async () => {
-  for (const m of made) {
-    if (existsSync(m.stateDir)) await cli(m, ["destroy"]);
-    m.cleanup();
-  }
-});
+afterAll(() => clusters.destroyAll());
 
 interface Node {
   name: string;

@@ -1,7 +1,8 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
+import { runCli, tempDir } from "./cli.js";
 
 function portFree(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
@@ -131,3 +132,41 @@ export function recordedProcesses(stateDir: string): Record<string, Recorded> {
 
 /** Live (non-zombie) members of a process group, from /proc. */
 export { groupMembers as liveGroupMembers } from "../../src/runtime/native/procfs.js";
+
+/** A native cluster a test made: its folder, topology file, state folder and balancer port. */
+export interface NativeCluster {
+  dir: string;
+  file: string;
+  stateDir: string;
+  port: number;
+  cleanup: () => void;
+}
+
+/**
+ * Native clusters for one test file: `make` writes a topology on a free block of loopback ports in
+ * a fresh folder, `cli` runs phpcluster on it, `destroyAll` (for afterAll) destroys every cluster
+ * still there and removes its folder.
+ */
+export function nativeClusters(prefix: string) {
+  const made: NativeCluster[] = [];
+  const cli = (m: NativeCluster, args: string[]) =>
+    runCli([...args, "-f", m.file], { cwd: m.dir, timeout: 120_000 });
+  return {
+    cli,
+    async make(name: string, o: { replicas?: number; memcached?: number } = {}): Promise<NativeCluster> {
+      const { dir, cleanup } = tempDir(`${prefix}-${name}-`);
+      chmodSync(dir, 0o755); // Apache's workers run as www-data and must reach the document root
+      const port = await freePortBlock(1 + (o.replicas ?? 2) + (o.memcached ?? 1));
+      const file = writeCluster(dir, { name, port, ...o });
+      const m = { dir, file, stateDir: path.join(dir, ".phpcluster", name), port, cleanup };
+      made.push(m);
+      return m;
+    },
+    async destroyAll(): Promise<void> {
+      for (const m of made) {
+        if (existsSync(m.stateDir)) await cli(m, ["destroy"]);
+        m.cleanup();
+      }
+    },
+  };
+}

@@ -1,15 +1,15 @@
 import { chmodSync, existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
 import {
   CookieSession,
-  freePortBlock,
   get,
   liveGroupMembers,
+  type NativeCluster,
+  nativeClusters,
   readSecretOf,
   recordedProcesses,
-  writeCluster,
 } from "../helpers/cluster.js";
 import { requireBinary } from "../helpers/validators.js";
 
@@ -19,36 +19,12 @@ import { requireBinary } from "../helpers/validators.js";
  */
 for (const bin of ["nginx", "apache2", "memcached"]) requireBinary(bin);
 
-interface Made {
-  dir: string;
-  file: string;
-  stateDir: string;
-  port: number;
-  cleanup: () => void;
-}
-const made: Made[] = [];
+const clusters = nativeClusters("phpcluster-e2e");
+type Made = NativeCluster;
+const makeCluster = clusters.make;
+const cli = clusters.cli;
 
-async function makeCluster(name: string, o: { replicas?: number; memcached?: number } = {}): Promise<Made> {
-  const { dir, cleanup } = tempDir(`phpcluster-e2e-${name}-`);
-  chmodSync(dir, 0o755); // Apache's workers run as www-data and must reach the document root
-  const nodes = 1 + (o.replicas ?? 2) + (o.memcached ?? 1);
-  const port = await freePortBlock(nodes);
-  const file = writeCluster(dir, { name, port, ...o });
-  const m = { dir, file, stateDir: path.join(dir, ".phpcluster", name), port, cleanup };
-  made.push(m);
-  return m;
-}
-
-function cli(m: Made, args: string[]) {
-  return runCli([...args, "-f", m.file], { cwd: m.dir, timeout: 120_000 });
-}
-
-afterAll(async () => {
-  for (const m of made) {
-    if (existsSync(m.stateDir)) await cli(m, ["destroy"]);
-    m.cleanup();
-  }
-});
+afterAll(() => clusters.destroyAll());
 
 function allRecordedGroupsGone(processes: Record<string, { pgid: number }>) {
   for (const [name, p] of Object.entries(processes)) {
