@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { renderInitFiles } from "../../src/render/init.js";
 import {
   configPath,
   editTopologyText,
@@ -94,5 +95,64 @@ describe("editTopologyText", () => {
     expect(() =>
       editTopologyText(TEXT, "t.yml", [{ path: ["app", "ini", "memory_limit"], value: "1G; evil" }]),
     ).toThrow(TopologyError);
+  });
+});
+
+describe("editTopologyText on an init file: only the lines a change must touch", () => {
+  const INIT = renderInitFiles("phpcluster.yml", "shop", "schema.json")[0]?.content ?? "";
+  const lines = (text: string) => text.split("\n");
+  /** The lines of `after` that are not in `before` (and the other way), in order. */
+  const diff = (before: string, after: string) => {
+    const a = lines(before);
+    const b = lines(after);
+    let head = 0;
+    while (head < a.length && a[head] === b[head]) head++;
+    let tail = 0;
+    while (tail < a.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
+    return { removed: a.slice(head, a.length - tail), added: b.slice(head, b.length - tail) };
+  };
+
+  it("a new directive is one new line under app.ini, indented like its siblings", () => {
+    const next = editTopologyText(INIT, "t.yml", [{ path: ["app", "ini", "display_errors"], value: "On" }]);
+    expect(diff(INIT, next)).toEqual({ removed: [], added: ["    display_errors: On"] });
+  });
+
+  it("a new node override adds its lines and nothing else", () => {
+    const next = editTopologyText(INIT, "t.yml", [
+      { path: ["app", "nodes", "app2", "ini", "memory_limit"], value: "1G" },
+    ]);
+    expect(diff(INIT, next)).toEqual({
+      removed: [],
+      added: ["  nodes:", "    app2:", "      ini:", "        memory_limit: 1G"],
+    });
+  });
+
+  it("a new section goes at the end; a new key of a section at the end of the section", () => {
+    const swarm = editTopologyText(INIT, "t.yml", [{ path: ["swarm", "encrypted"], value: false }]);
+    expect(diff(INIT, swarm)).toEqual({ removed: [], added: ["swarm:", "  encrypted: false"] });
+    const tls = editTopologyText(INIT, "t.yml", [{ path: ["balancer", "tls"], value: true }]);
+    expect(diff(INIT, tls)).toEqual({ removed: [], added: ["  tls: true"] });
+    expect(tls.indexOf("  tls: true")).toBeLessThan(tls.indexOf("\napp:"));
+  });
+
+  it("unset removes the key's own line, comment included, and nothing else", () => {
+    const next = editTopologyText(INIT, "t.yml", [{ path: ["memcached", "memory"], value: undefined }]);
+    const d = diff(INIT, next);
+    expect(d.added).toEqual([]);
+    expect(d.removed).toHaveLength(1);
+    expect(d.removed[0]).toMatch(/^ {2}memory: 64 +# /);
+  });
+
+  it("set then unset of a new key gives the file back byte for byte", () => {
+    const path = ["app", "nodes", "app1", "ini", "max_execution_time"];
+    const added = editTopologyText(INIT, "t.yml", [{ path, value: 60 }]);
+    expect(editTopologyText(added, "t.yml", [{ path, value: undefined }])).toBe(INIT);
+  });
+
+  it("a flow mapping is still edited (by the document), keeping the comments", () => {
+    const text = "# mine\nname: shop\napp: {replicas: 2}\n";
+    const next = editTopologyText(text, "t.yml", [{ path: ["app", "ini", "memory_limit"], value: "1G" }]);
+    expect(next).toContain("# mine");
+    expect(next).toContain("memory_limit: 1G");
   });
 });
