@@ -36,7 +36,7 @@ export function configure(cmd: Command, app: App): void {
     .addHelpText("after", examples(["phpcluster validate", "phpcluster validate -f staging.yml --json"]))
     .action(async (_opts: unknown, command: Command) => {
       const ctx = app.context(command);
-      const loaded = await loadFrom(ctx);
+      const loaded = await loadFrom(ctx, { directives: true });
       for (const w of loaded.warnings) ctx.reporter.warn(formatIssue(w));
       const t = loaded.topology;
       const host = t.balancer.bind.includes(":") ? `[${t.balancer.bind}]` : t.balancer.bind;

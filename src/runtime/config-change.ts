@@ -20,6 +20,7 @@ import { QUIET, type StepReporter } from "./driver.js";
 import { loadFrom, type OpenCluster, openCluster, type Place } from "./index.js";
 import { nodeOf } from "./kit/index.js";
 import { type Progress, requireRunning, restartInPlace } from "./lifecycle.js";
+import { installedPhpDirectives } from "./native/php-directives.js";
 import { renderFor, writeRendered } from "./rendered.js";
 
 /** What a topology change means for a created cluster. */
@@ -127,7 +128,9 @@ export async function editConfig(
   const pathEdits: Edit[] = edits.map((e) => ({ path: configPath(e.key, opts.node), value: e.value }));
   const text = loaded.text;
   const next = editTopologyText(text, loaded.file, pathEdits); // validated: throws before anything is written
-  const checked = checkTopologyText(next, loaded.file);
+  const checked = checkTopologyText(next, loaded.file, {
+    directives: await installedPhpDirectives(place.env),
+  });
   const after = checked.topology as Topology;
   const result: ConfigSetResult = {
     file: place.file,

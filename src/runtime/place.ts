@@ -1,6 +1,7 @@
 import path from "node:path";
 import { type LoadedTopology, loadTopology } from "../topology/index.js";
 import type { DriverFactory } from "./driver.js";
+import { installedPhpDirectives } from "./native/php-directives.js";
 
 /** Where a command runs: its directory, environment and -f, and (in tests) another driver factory. */
 export interface Place {
@@ -10,7 +11,14 @@ export interface Place {
   driverFor?: DriverFactory | undefined;
 }
 
-/** Load the topology named by -f (relative to the command's directory). */
-export function loadFrom(place: Pick<Place, "cwd" | "file">): Promise<LoadedTopology> {
-  return loadTopology(path.resolve(place.cwd, place.file), place.file);
+/**
+ * Load the topology named by -f (relative to the command's directory). With `directives`, app.ini
+ * keys are checked against what the installed PHP reports too (validate, config set).
+ */
+export async function loadFrom(
+  place: Pick<Place, "cwd" | "file"> & Partial<Pick<Place, "env">>,
+  opts: { directives?: boolean } = {},
+): Promise<LoadedTopology> {
+  const directives = opts.directives ? await installedPhpDirectives(place.env ?? {}) : undefined;
+  return loadTopology(path.resolve(place.cwd, place.file), place.file, { directives });
 }

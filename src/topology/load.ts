@@ -1,11 +1,21 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import {
+  type Document,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from "yaml";
 import type { z } from "zod";
 import { PhpclusterError } from "../errors.js";
-import { didYouMean, type IssuePath, RULES, type Severity } from "./rules.js";
-import { topologySchema } from "./schema.js";
+import { didYouMean, type IssuePath, RULES, type Severity, SHIPPED_DIRECTIVES } from "./rules.js";
+import { DURATION_SCHEMAS, topologySchema } from "./schema.js";
 import { normalizeTopology, type Topology } from "./types.js";
 
 export interface TopologyIssue {
@@ -97,39 +107,181 @@ function locate(root: Node | null, p: IssuePath, atKey: boolean): Located {
   return { offset };
 }
 
-/** The object keys the schema allows at a path (for "did you mean"). */
-function allowedKeysAt(p: IssuePath): string[] {
-  // biome-ignore lint/suspicious/noExplicitAny: walking zod's internal definition tree
-  let schema: any = topologySchema;
-  const unwrap = () => {
-    for (;;) {
-      const def = schema?._zod?.def;
-      if (!def) return;
-      if (["default", "prefault", "optional", "nullable"].includes(def.type)) schema = def.innerType;
-      else if (def.type === "pipe") schema = def.in;
-      else return;
-    }
-  };
-  unwrap();
+// biome-ignore lint/suspicious/noExplicitAny: walking zod's internal definition tree
+type AnySchema = any;
+
+/** Strip the wrappers (default, optional, pipe) off a schema. */
+function unwrapSchema(schema: AnySchema): AnySchema {
+  let s = schema;
+  for (;;) {
+    const def = s?._zod?.def;
+    if (!def) return s;
+    if (["default", "prefault", "optional", "nullable"].includes(def.type)) s = def.innerType;
+    else if (def.type === "pipe") s = def.in;
+    else return s;
+  }
+}
+
+/** The schema of the field at a path (undefined when the path leaves the schema). */
+function schemaAt(p: IssuePath): AnySchema {
+  let schema: AnySchema = unwrapSchema(topologySchema);
   for (const segment of p) {
     const def = schema?._zod?.def;
     if (def?.type === "object") schema = def.shape[segment];
     else if (def?.type === "record") schema = def.valueType;
-    else return [];
-    unwrap();
+    else if (def?.type === "array") schema = def.element;
+    else return undefined;
+    schema = unwrapSchema(schema);
   }
-  const def = schema?._zod?.def;
+  return schema;
+}
+
+/** The object keys the schema allows at a path (for "did you mean"). */
+function allowedKeysAt(p: IssuePath): string[] {
+  const def = schemaAt(p)?._zod?.def;
   return def?.type === "object" ? Object.keys(def.shape).filter((k) => k !== "$schema") : [];
 }
 
+const SAFE = Number.MAX_SAFE_INTEGER;
+
+/** What a field takes, in the topology's words: "a number from 1 to 65535", "true or false". */
+function expectedWords(schema: AnySchema): string | undefined {
+  const def = schema?._zod?.def;
+  if (!def) return undefined;
+  switch (def.type) {
+    case "number": {
+      const min =
+        Number.isFinite(schema.minValue) && Math.abs(schema.minValue) < SAFE ? schema.minValue : undefined;
+      const max =
+        Number.isFinite(schema.maxValue) && Math.abs(schema.maxValue) < SAFE ? schema.maxValue : undefined;
+      const what = schema.isInt ? "a whole number" : "a number";
+      if (min !== undefined && max !== undefined)
+        return `${schema.isInt ? "a number" : what} from ${min} to ${max}`;
+      if (min !== undefined) return `${what} of at least ${min}`;
+      if (max !== undefined) return `${what} of at most ${max}`;
+      return what;
+    }
+    case "boolean":
+      return "true or false";
+    case "string":
+      return DURATION_SCHEMAS.has(schema) ? "a duration such as 500ms, 2s or 1m" : "a string";
+    case "enum":
+      return `one of ${Object.values(def.entries).map(String).join(", ")}`;
+    case "object":
+    case "record":
+      return "a mapping of keys";
+    case "array":
+      return "a list";
+    default:
+      return undefined;
+  }
+}
+
+/** A value as the user wrote it: "eighty" quoted, numbers and booleans bare, collections named. */
+function givenWords(value: unknown): string {
+  if (value === null) return "nothing (null)";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  if (typeof value === "string") return JSON.stringify(value);
+  return String(value);
+}
+
+const PARSE_OPTIONS = { prettyErrors: false, uniqueKeys: true } as const;
+
+/**
+ * The YAML syntax problems of a text, each real problem once. The parser's complaints that only
+ * echo an earlier one are dropped: the lines after a tab-indented line ("All mapping items must
+ * start at the same column", one per line) are re-read with the tabs as spaces, and an
+ * indentation complaint on the line of, or just after, a reported problem is its echo.
+ */
+function yamlIssues(text: string, file: string, doc: Document, lineCounter: LineCounter): TopologyIssue[] {
+  const issue = (offset: number, message: string, counter = lineCounter, p = ""): TopologyIssue => {
+    const pos = counter.linePos(offset);
+    return { file, line: pos.line, col: pos.col, path: p, message, severity: "error" };
+  };
+  const out: TopologyIssue[] = [];
+  let errors = doc.errors;
+  let counter = lineCounter;
+  let current = doc;
+  const tabs = errors.filter((e) => e.code === "TAB_AS_INDENT");
+  if (tabs.length > 0) {
+    for (const e of tabs) {
+      out.push(issue(e.pos[0], "YAML syntax: a tab indents this line; YAML indents with spaces only"));
+    }
+    const tabLines = new Set(tabs.map((e) => lineCounter.linePos(e.pos[0]).line));
+    const repaired = text
+      .split("\n")
+      .map((line, i) =>
+        tabLines.has(i + 1) ? line.replace(/^[ \t]+/, (ws) => ws.replace(/\t/g, "  ")) : line,
+      )
+      .join("\n");
+    counter = new LineCounter();
+    current = parseDocument(repaired, { ...PARSE_OPTIONS, lineCounter: counter });
+    errors = current.errors.filter((e) => !tabLines.has(counter.linePos(e.pos[0]).line));
+  }
+  for (const e of errors) {
+    const line = counter.linePos(e.pos[0]).line;
+    const echo = out.some((o) => line === o.line || (line === o.line + 1 && e.code === "BAD_INDENT"));
+    if (echo && e.code !== "DUPLICATE_KEY") continue;
+    if (e.code === "DUPLICATE_KEY") {
+      const dup = duplicateKey(current, e.pos[0]);
+      if (dup) {
+        const first = counter.linePos(dup.firstOffset).line;
+        out.push(
+          issue(
+            e.pos[0],
+            `duplicate key "${dup.key}" (it is already set on line ${first}: a key may appear once)`,
+            counter,
+            formatPath(dup.path),
+          ),
+        );
+        continue;
+      }
+    }
+    out.push(
+      issue(
+        e.pos[0],
+        `YAML syntax: ${e.message.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "")}`,
+        counter,
+      ),
+    );
+  }
+  return out.sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+/** The key a DUPLICATE_KEY error points at, its path, and where the key was first set. */
+function duplicateKey(
+  doc: Document,
+  offset: number,
+): { key: string; path: IssuePath; firstOffset: number } | undefined {
+  let found: { key: string; path: IssuePath; firstOffset: number } | undefined;
+  visit(doc, {
+    Pair(_, pair, ancestors) {
+      if (!isScalar(pair.key) || pair.key.range?.[0] !== offset) return;
+      const key = String(pair.key.value);
+      const parent = ancestors[ancestors.length - 1];
+      const first = isMap(parent)
+        ? parent.items.find((item) => isScalar(item.key) && String(item.key.value) === key)
+        : undefined;
+      const p: IssuePath = ancestors.filter(isPair).map((a) => (isScalar(a.key) ? String(a.key.value) : "?"));
+      found = { key, path: [...p, key], firstOffset: (first?.key as Node | undefined)?.range?.[0] ?? offset };
+      return visit.BREAK;
+    },
+  });
+  return found;
+}
+
+export interface CheckOptions {
+  /** Does a path relative to the topology file exist? (Unset: file checks are skipped.) */
+  exists?: (relative: string) => boolean;
+  /** The php.ini directives the installed PHP reports, checked with the shipped list. */
+  directives?: readonly string[];
+}
+
 /** Check topology text: every problem at once, each with file, line and column. Pure. */
-export function checkTopologyText(
-  text: string,
-  file: string,
-  opts: { exists?: (relative: string) => boolean } = {},
-): TopologyCheck {
+export function checkTopologyText(text: string, file: string, opts: CheckOptions = {}): TopologyCheck {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { ...PARSE_OPTIONS, lineCounter });
   const errors: TopologyIssue[] = [];
   const warnings: TopologyIssue[] = [];
   const at = (offset: number) => {
@@ -142,15 +294,7 @@ export function checkTopologyText(
     (severity === "error" ? errors : warnings).push(issue);
   };
 
-  for (const e of doc.errors) {
-    errors.push({
-      file,
-      ...at(e.pos[0]),
-      path: "",
-      message: `YAML syntax: ${e.message.split("\n")[0]}`,
-      severity: "error",
-    });
-  }
+  if (doc.errors.length > 0) errors.push(...yamlIssues(text, file, doc, lineCounter));
   if (errors.length > 0) return { file, topology: undefined, errors, warnings };
 
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
@@ -189,6 +333,7 @@ export function checkTopologyText(
       rule.check({
         topology: usable,
         exists: opts.exists,
+        directives: opts.directives ? new Set([...SHIPPED_DIRECTIVES, ...opts.directives]) : undefined,
         error: (p, m) => push("error", p, m, p[0] === "app" && p[1] === "nodes" && p.length === 3),
         warn: (p, m) => push("warning", p, m, true),
       });
@@ -262,6 +407,20 @@ function reportZodIssue(
     push("error", p, `${formatPath(p)} is required`);
     return;
   }
+  // a wrong type or a number out of range: say what the field takes, in the topology's words
+  const numeric = issue.code === "too_small" || issue.code === "too_big";
+  if ((issue.code === "invalid_type" || (numeric && issue.origin === "number")) && p[0] !== "name") {
+    const value = valueAt(data, p);
+    const schema = schemaAt(p);
+    const expected =
+      issue.code === "invalid_type" && issue.expected === "int" && typeof value === "number"
+        ? expectedWords(schema)?.replace(/^a number/, "a whole number")
+        : expectedWords(schema);
+    if (expected) {
+      push("error", p, `expected ${expected}, got ${givenWords(value)}`);
+      return;
+    }
+  }
   if (issue.code === "invalid_value") {
     const options = issue.values.map(String);
     const given = String(valueAt(data, p));
@@ -285,7 +444,11 @@ function reportZodIssue(
  * Read and validate a topology file; throws TopologyError listing every problem. `shown` is the
  * name messages use (the path as the user gave it); `file` is where it is read.
  */
-export async function loadTopology(file: string, shown: string = file): Promise<LoadedTopology> {
+export async function loadTopology(
+  file: string,
+  shown: string = file,
+  opts: Pick<CheckOptions, "directives"> = {},
+): Promise<LoadedTopology> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -300,7 +463,10 @@ export async function loadTopology(file: string, shown: string = file): Promise<
     );
   }
   const dir = path.dirname(path.resolve(file));
-  const check = checkTopologyText(text, shown, { exists: (p) => existsSync(path.resolve(dir, p)) });
+  const check = checkTopologyText(text, shown, {
+    exists: (p) => existsSync(path.resolve(dir, p)),
+    directives: opts.directives,
+  });
   if (!check.topology) throw new TopologyError(shown, check.errors);
   return {
     file: shown,

@@ -1,6 +1,7 @@
 import leven from "leven";
 import { parseDuration } from "./duration.js";
 import { EXTENSION_PACKAGES, isKnownExtension } from "./extensions.js";
+import { PHP_DIRECTIVES } from "./php-directives.js";
 import type { ParsedTopology } from "./schema.js";
 import { appNodeNames } from "./types.js";
 
@@ -11,6 +12,8 @@ export interface RuleContext {
   topology: ParsedTopology;
   /** Does a path relative to the topology file exist? (Only when a file is loaded; pure checks skip it.) */
   exists?: ((relative: string) => boolean) | undefined;
+  /** The php.ini directives PHP knows (the installed PHP's and the shipped list); unset: the shipped list. */
+  directives?: ReadonlySet<string> | undefined;
   error(path: IssuePath, message: string): void;
   warn(path: IssuePath, message: string): void;
 }
@@ -24,7 +27,11 @@ export interface Rule {
 }
 
 /** The closest candidate, if it is close enough to be a plausible typo. */
-export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+export function didYouMean(
+  word: string,
+  candidates: readonly string[],
+  maxDistance = Math.max(2, Math.floor(word.length / 3)),
+): string | undefined {
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of candidates) {
@@ -34,7 +41,7 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
       bestDistance = distance;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  return best !== undefined && bestDistance <= maxDistance ? best : undefined;
 }
 
 const THIRTY_DAYS = 2_592_000;
@@ -292,6 +299,51 @@ export const swarmPublishesOnEveryAddress: Rule = {
   },
 };
 
+export const SHIPPED_DIRECTIVES: ReadonlySet<string> = new Set(PHP_DIRECTIVES);
+
+/**
+ * An app.ini key PHP does not know is ignored by PHP without a word: a warning, with the closest
+ * directive when it looks like a typo. Unknown keys of an extension the list does not cover are
+ * said as possibly that extension's.
+ */
+export const iniDirectivesKnown: Rule = {
+  name: "iniDirectivesKnown",
+  uses: ["app.ini", "app.nodes"],
+  check({ topology: t, directives = SHIPPED_DIRECTIVES, warn }) {
+    const known = [...directives];
+    const prefixes = new Set(known.filter((d) => d.includes(".")).map((d) => d.split(".")[0]));
+    const check = (path: IssuePath, key: string) => {
+      if (directives.has(key) || isManaged(key)) return;
+      // hundreds of directives, many short: only a close one is a plausible typo
+      const hint = didYouMean(key, known, Math.max(1, Math.floor(key.length / 4)));
+      const prefix = key.includes(".") ? key.split(".")[0] : undefined;
+      const why = hint
+        ? `; did you mean "${hint}"?`
+        : prefix && !prefixes.has(prefix)
+          ? ` (if the ${prefix} extension defines it, it is not installed here: PHP ignores it unless app.extensions loads it)`
+          : "";
+      warn(path, `"${key}" is not a php.ini directive PHP knows, so PHP would ignore it${why}`);
+    };
+    for (const key of Object.keys(t.app.ini)) check(["app", "ini", key], key);
+    for (const [node, override] of Object.entries(t.app.nodes)) {
+      for (const key of Object.keys(override.ini)) check(["app", "nodes", node, "ini", key], key);
+    }
+  },
+};
+
+/** The document root must be there before anything serves it. */
+export const appRootExists: Rule = {
+  name: "appRootExists",
+  uses: ["app.root"],
+  check({ topology: t, exists, error }) {
+    if (!exists || exists(t.app.root)) return;
+    error(
+      ["app", "root"],
+      `app.root ${t.app.root} does not exist (it is relative to the topology file): create it, or point app.root at the application's document root`,
+    );
+  },
+};
+
 export const RULES: readonly Rule[] = [
   memcachedReplicasBelowNodes,
   memcachedRedundancy,
@@ -305,4 +357,6 @@ export const RULES: readonly Rule[] = [
   extensionsKnown,
   tlsSettings,
   swarmPublishesOnEveryAddress,
+  iniDirectivesKnown,
+  appRootExists,
 ];

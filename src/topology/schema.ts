@@ -28,15 +28,16 @@ export const REGISTRY_RE =
 /** Paths that reach Compose or Apache: no control characters, quotes, `$` or backslashes. */
 const PATH_FORBIDDEN_RE = /[\0-\u001f\u007f"'$`\\]/;
 
+/** The duration fields' string schemas (so messages can say "a duration" rather than "a string"). */
+export const DURATION_SCHEMAS = new WeakSet<object>();
+
 function duration(description: string, defaultValue: string) {
-  return z
-    .string({ error: "must be a duration string such as 500ms, 2s or 1m" })
-    .refine((text) => parseDuration(text) !== undefined, {
-      error: (issue) =>
-        `"${String(issue.input)}" is not a duration: use a number with ms, s, m or h (500ms, 2s, 1m)`,
-    })
-    .default(defaultValue)
-    .describe(description);
+  const text = z.string().refine((value) => parseDuration(value) !== undefined, {
+    error: (issue) =>
+      `"${String(issue.input)}" is not a duration: use a number with ms, s, m or h (500ms, 2s, 1m)`,
+  });
+  DURATION_SCHEMAS.add(text);
+  return text.default(defaultValue).describe(description);
 }
 
 const iniValue = z
@@ -61,13 +62,7 @@ const iniMap = (description: string) =>
     .describe(description);
 
 const port = (description: string, defaultValue: number) =>
-  z
-    .number({ error: "must be a port number" })
-    .int({ error: "must be a whole number" })
-    .min(1, { error: (i) => `port ${String(i.input)} is out of range 1-65535` })
-    .max(65535, { error: (i) => `port ${String(i.input)} is out of range 1-65535` })
-    .default(defaultValue)
-    .describe(description);
+  z.number().int().min(1).max(65535).default(defaultValue).describe(description);
 
 const filePath = (description: string) =>
   z
@@ -142,13 +137,7 @@ export const appNodeOverrideSchema = z.strictObject({
 
 export const appSchema = z
   .strictObject({
-    replicas: z
-      .number({ error: "must be a number" })
-      .int({ error: "must be a whole number" })
-      .min(1, { error: (i) => `app.replicas must be between 1 and 32, not ${String(i.input)}` })
-      .max(32, { error: (i) => `app.replicas must be between 1 and 32, not ${String(i.input)}` })
-      .default(2)
-      .describe("Number of app nodes, named app1..appN."),
+    replicas: z.number().int().min(1).max(32).default(2).describe("Number of app nodes, named app1..appN."),
     root: z
       .string()
       .min(1)
@@ -185,9 +174,9 @@ export const sessionsSchema = z
       .default("PHPSESSID")
       .describe("session.name, the session cookie."),
     lifetime: z
-      .number({ error: "must be a number of seconds" })
-      .int({ error: "must be a whole number of seconds" })
-      .min(1, { error: "must be at least 1 second" })
+      .number()
+      .int()
+      .min(1)
       .default(1440)
       .describe("session.gc_maxlifetime in seconds, which is the Memcached TTL."),
     locking: z.boolean().default(true).describe("memcached.sess_locking."),
@@ -218,8 +207,8 @@ export const memcachedSchema = z
     nodes: z
       .number()
       .int()
-      .min(1, { error: (i) => `memcached.nodes must be between 1 and 16, not ${String(i.input)}` })
-      .max(16, { error: (i) => `memcached.nodes must be between 1 and 16, not ${String(i.input)}` })
+      .min(1)
+      .max(16)
       .default(1)
       .describe("Number of Memcached nodes, named memcached1..memcachedN."),
     memory: z.number().int().min(1).max(65536).default(64).describe("Memory per node, in MB."),

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -44,6 +44,7 @@ describe("phpcluster validate on broken topologies", () => {
     const dir = workspace();
     const several = BROKEN_CASES.find((c) => c.name === "several problems at once");
     writeFileSync(path.join(dir, "phpcluster.yml"), several!.yaml);
+    mkdirSync(path.join(dir, "public"));
     const r = await runCli(["validate", "--json"], { cwd: dir });
     expect(r.exitCode).toBe(3);
     const doc = JSON.parse(r.stdout);
@@ -88,9 +89,50 @@ describe("phpcluster validate on good topologies", () => {
       path.join(dir, "phpcluster.yml"),
       "name: shop\napp:\n  nodes:\n    app1:\n      ini:\n        session.save_handler: files\n",
     );
+    mkdirSync(path.join(dir, "public"));
     const r = await runCli(["validate"], { cwd: dir });
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toMatch(/phpcluster\.yml:6:\d+ .*session\.save_handler.*replaces it/);
+  });
+
+  it("a document root that is not there is an error with its file:line, before anything runs", async () => {
+    const dir = workspace();
+    writeFileSync(path.join(dir, "phpcluster.yml"), "name: shop\napp:\n  replicas: 2\n  root: ./web\n");
+    for (const command of [["validate"], ["create", "--runtime", "native"]]) {
+      const r = await runCli(command, { cwd: dir });
+      expect(r.exitCode, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/phpcluster\.yml:4:\d+ app\.root: app\.root \.\/web does not exist/);
+    }
+    expect(existsSync(path.join(dir, ".phpcluster"))).toBe(false);
+    mkdirSync(path.join(dir, "web"));
+    expect((await runCli(["validate"], { cwd: dir })).exitCode).toBe(0);
+  });
+
+  it("an unknown php.ini directive is a warning with did-you-mean, in validate and in config set", async () => {
+    const dir = workspace();
+    mkdirSync(path.join(dir, "public"));
+    writeFileSync(path.join(dir, "phpcluster.yml"), "name: shop\napp:\n  ini:\n    memory_limt: 256M\n");
+    const v = await runCli(["validate"], { cwd: dir });
+    expect(v.exitCode, v.stderr).toBe(0);
+    expect(v.stderr).toMatch(/phpcluster\.yml:4:5 app\.ini\.memory_limt: .*did you mean "memory_limit"\?/);
+    const set = await runCli(["config", "set", "php.upload_max_filsize=8M"], { cwd: dir });
+    expect(set.exitCode, set.stderr).toBe(0);
+    expect(set.stderr).toMatch(/app\.ini\.upload_max_filsize: .*did you mean "upload_max_filesize"\?/);
+  });
+
+  it("asks the installed PHP which directives it has (an extension's own are not warned about)", async () => {
+    const dir = workspace();
+    mkdirSync(path.join(dir, "public"));
+    writeFileSync(path.join(dir, "phpcluster.yml"), "name: shop\napp:\n  ini:\n    frobnicate.level: 3\n");
+    const without = await runCli(["validate"], { cwd: dir, env: { PATH: "/nonexistent" } });
+    expect(without.stderr).toMatch(/frobnicate\.level.*not a php\.ini directive PHP knows/);
+    // a php that reports the directive (as one with the frobnicate extension loaded would)
+    const bin = path.join(dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, "php"), `#!/bin/sh\necho '["frobnicate.level"]'\n`, { mode: 0o755 });
+    const withIt = await runCli(["validate"], { cwd: dir, env: { PATH: `${bin}:/usr/bin:/bin` } });
+    expect(withIt.exitCode, withIt.stderr).toBe(0);
+    expect(withIt.stderr).not.toMatch(/frobnicate/);
   });
 });
 

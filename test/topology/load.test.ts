@@ -86,6 +86,46 @@ describe("checkTopologyText on valid topologies", () => {
     expect(warnings[0]).toMatchObject({ line: 6, path: 'app.nodes.app2.ini["session.save_handler"]' });
   });
 
+  it("warns about app.ini keys PHP does not know, with the closest directive, against the shipped list", () => {
+    const text =
+      "name: shop\napp:\n  ini:\n    memory_limt: 256M\n    opcache.enable: 1\n    frobnicate.level: 3\n  nodes:\n    app1:\n      ini:\n        display_error: On\n";
+    const { errors, warnings } = checkTopologyText(text, "t.yml");
+    expect(errors).toEqual([]);
+    expect(warnings.map((w) => [w.line, w.path, w.message])).toEqual([
+      [
+        4,
+        "app.ini.memory_limt",
+        expect.stringMatching(/not a php.ini directive PHP knows.*did you mean "memory_limit"\?/),
+      ],
+      [
+        6,
+        'app.ini["frobnicate.level"]',
+        expect.stringMatching(/the frobnicate extension defines it, it is not installed/),
+      ],
+      [10, "app.nodes.app1.ini.display_error", expect.stringMatching(/did you mean "display_errors"\?/)],
+    ]);
+  });
+
+  it("checks app.ini keys against the installed PHP's directives as well as the shipped list", () => {
+    const text = "name: shop\napp:\n  ini:\n    frobnicate.level: 3\n";
+    expect(checkTopologyText(text, "t.yml").warnings).toHaveLength(1);
+    expect(checkTopologyText(text, "t.yml", { directives: ["frobnicate.level"] }).warnings).toEqual([]);
+  });
+
+  it("a document root that does not exist is an error at app.root, when the loader can look", () => {
+    const text = "name: shop\napp:\n  root: ./web\n";
+    const missing = checkTopologyText(text, "t.yml", { exists: () => false });
+    expect(missing.topology).toBeUndefined();
+    expect(missing.errors).toEqual([
+      expect.objectContaining({
+        line: 3,
+        path: "app.root",
+        message: expect.stringMatching(/app.root .\/web does not exist/),
+      }),
+    ]);
+    expect(checkTopologyText(text, "t.yml", { exists: (p) => p === "./web" }).errors).toEqual([]);
+  });
+
   it("warns about Memcached layouts that lose sessions when a node fails, and not about safe ones", () => {
     const warningsOf = (text: string) =>
       checkTopologyText(text, "t.yml").warnings.filter((w) => w.path === "sessions.replicas");
