@@ -29,6 +29,13 @@ export function timeoutOption(description: string, defaultMs: number): Option {
     .default(defaultMs, formatDuration(defaultMs));
 }
 
+export function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`"${value}" is not a whole number (0 or more)`);
+  return n;
+}
+
 export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1)

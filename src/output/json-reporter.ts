@@ -27,6 +27,10 @@ export class JsonReporter implements Reporter {
     this.streams.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   }
 
+  line(): void {
+    throw new Error("a streamed line has no place in one JSON document");
+  }
+
   result<T>(command: string, data: T): void {
     this.write({ ok: true, command, data });
   }

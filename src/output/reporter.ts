@@ -22,6 +22,8 @@ export interface Reporter {
   warn(message: string): void;
   /** Human-readable data printed before a failure (e.g. the table of a failed verify); JSON mode skips it. */
   detail<T>(data: T, human: HumanFormatter<T>): void;
+  /** One line of a stream that is the command's output as it comes (`logs --follow`); not in JSON mode. */
+  line(text: string): void;
   /** The command's result. */
   result<T>(command: string, data: T, human: HumanFormatter<T>): void;
   /** The command failed with a known or unknown error. */

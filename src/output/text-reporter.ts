@@ -59,6 +59,10 @@ export class PlainReporter implements Reporter {
     if (text) this.streams.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   }
 
+  line(text: string): void {
+    this.streams.stdout.write(`${text}\n`);
+  }
+
   result<T>(_command: string, data: T, human: HumanFormatter<T>): void {
     const text = human(data, this.style);
     if (text) this.streams.stdout.write(text.endsWith("\n") ? text : `${text}\n`);

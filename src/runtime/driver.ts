@@ -1,4 +1,5 @@
 import type { NodeRole, RuntimeName, Topology } from "../topology/index.js";
+import type { LogSource } from "./kit/logs.js";
 
 /** Everything a driver needs to know about one cluster. */
 export interface ClusterContext {
@@ -147,6 +148,8 @@ export interface RuntimeDriver {
   /** Where the balancer is reachable from this host, when the topology alone does not say (swarm). */
   balancerEndpoint?(): Promise<{ scheme: "http" | "https"; host: string; port: number }>;
   logs(opts: { node?: string | undefined; tail: number }): Promise<LogChunk[]>;
+  /** Where each node's log can be followed (`logs --follow`): files, or a command that streams them. */
+  logSources(opts: { node?: string | undefined; tail: number }): Promise<LogSource[]>;
   /** One HTTP GET to one app node directly, bypassing the balancer. */
   httpGetNode(opts: { node: string; path: string; headers: Record<string, string> }): Promise<HttpReply>;
   /** Read keys from one Memcached node: the ones it holds, with their values. */

@@ -18,6 +18,7 @@ import {
   balancerEndpointOf,
   balancerUrl,
   type Endpoint,
+  followLogs,
   nodeNames,
   nodeOf,
   reloadBalancer,
@@ -370,6 +371,25 @@ export async function clusterLogs(
 ): Promise<{ logs: LogChunk[] }> {
   if (opts.node) nodeOf(open.cluster.topology, opts.node);
   return { logs: await open.driver.logs({ node: opts.node, tail: opts.tail }) };
+}
+
+/**
+ * `logs --follow`: every node's log (or one node's) merged as lines come, each with its node,
+ * until the signal aborts (Ctrl-C) or every stream ended (the cluster was destroyed).
+ */
+export async function followClusterLogs(
+  open: OpenCluster,
+  opts: {
+    node?: string | undefined;
+    tail: number;
+    signal: AbortSignal;
+    onLine(node: string, line: string): void;
+  },
+): Promise<{ nodes: string[] }> {
+  if (opts.node) nodeOf(open.cluster.topology, opts.node);
+  const sources = await open.driver.logSources({ node: opts.node, tail: opts.tail });
+  await followLogs(sources, { tail: opts.tail, signal: opts.signal, onLine: opts.onLine });
+  return { nodes: [...new Set(sources.map((s) => s.node))] };
 }
 
 // ------------------------------------------------------------------------------------- restart

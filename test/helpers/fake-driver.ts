@@ -12,6 +12,7 @@ import type {
   RuntimeDriver,
   StepReporter,
 } from "../../src/runtime/driver.js";
+import type { LogSource } from "../../src/runtime/kit/index.js";
 import { clusterNodes } from "../../src/topology/index.js";
 
 /**
@@ -133,6 +134,9 @@ export class FakeDriver implements RuntimeDriver {
   }
   async logs(opts: { node?: string | undefined; tail: number }): Promise<LogChunk[]> {
     return [{ node: opts.node ?? "lb", file: "fake.log", lines: [`${opts.node} fake log line`] }];
+  }
+  async logSources(): Promise<LogSource[]> {
+    return [];
   }
   async httpGetNode(): Promise<HttpReply> {
     throw fail.notSupported("fake", "HTTP");

@@ -394,7 +394,9 @@ describe("nginx.conf", () => {
     expect(native).toContain("listen 127.0.0.1:8080;");
     expect(native).toContain("pid run/nginx.pid;");
     expect(native).toContain("error_log logs/error.log warn;");
-    expect(native).toMatch(/access_log logs\/access\.log phpcluster;/);
+    expect(native).toMatch(/access_log logs\/access\.log phpcluster if=\$phpcluster_logged;/);
+    // health probes stay out of the access log (the path the drivers and healthchecks use)
+    expect(native).toContain(`${HEALTH_PATH} 0;`);
     for (const temp of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]) {
       expect(native).toContain(`${temp}_temp_path temp/${temp};`);
     }

@@ -25,6 +25,7 @@ import type {
   StepReporter,
 } from "../driver.js";
 import {
+  type LogSource,
   lastLines,
   nodeNames,
   nodeOf,
@@ -51,6 +52,7 @@ import {
   compose,
   composeArgs,
   docker,
+  dockerEnv,
   failureText,
   type Ran,
   type RunOptions,
@@ -447,6 +449,26 @@ export class ComposeDriver implements RuntimeDriver {
       chunks.push({ node: n.name, file: `docker logs ${c.name}`, lines: lastLines(r.all, opts.tail) });
     }
     return chunks;
+  }
+
+  async logSources(opts: { node?: string | undefined; tail: number }): Promise<LogSource[]> {
+    const t = this.cluster.topology;
+    const nodes = opts.node ? [nodeOf(t, opts.node)] : clusterNodes(t);
+    const containers = await this.containers();
+    return nodes.flatMap((n) => {
+      const c = pickContainer(containers, n.name);
+      return c
+        ? [
+            {
+              node: n.name,
+              kind: "command" as const,
+              file: "docker",
+              args: ["logs", "--follow", "--tail", String(opts.tail), c.id],
+              env: dockerEnv(this.cluster.env),
+            },
+          ]
+        : [];
+    });
   }
 
   async httpGetNode(opts: {

@@ -21,6 +21,7 @@ import type {
 import {
   connectHost,
   httpGet,
+  type LogSource,
   lastLines,
   memcachedGetMulti,
   memcachedVersion,
@@ -479,6 +480,13 @@ export class NativeDriver implements RuntimeDriver {
       }
     }
     return chunks;
+  }
+
+  async logSources(opts: { node?: string | undefined; tail: number }): Promise<LogSource[]> {
+    const chosen = opts.node ? [await this.spec(opts.node)] : await this.specs();
+    return chosen.flatMap((spec) =>
+      spec.logFiles.map((file) => ({ node: spec.node.name, kind: "file" as const, file })),
+    );
   }
 
   async httpGetNode(opts: {

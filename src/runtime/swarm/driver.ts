@@ -30,7 +30,15 @@ import type {
   StepReporter,
   SwarmHost,
 } from "../driver.js";
-import { type Endpoint, lastLines, nodeNames, nodeOf, throwIfAborted, waitUntil } from "../kit/index.js";
+import {
+  type Endpoint,
+  type LogSource,
+  lastLines,
+  nodeNames,
+  nodeOf,
+  throwIfAborted,
+  waitUntil,
+} from "../kit/index.js";
 import {
   currentTask,
   engineOf,
@@ -685,6 +693,26 @@ export class SwarmDriver implements RuntimeDriver {
       });
     }
     return chunks;
+  }
+
+  async logSources(opts: { node?: string | undefined; tail: number }): Promise<LogSource[]> {
+    const t = this.cluster.topology;
+    const nodes = opts.node ? [nodeOf(t, opts.node)] : clusterNodes(t);
+    return nodes.map((n) => ({
+      node: n.name,
+      kind: "command" as const,
+      file: "docker",
+      args: [
+        "service",
+        "logs",
+        "--follow",
+        "--no-task-ids",
+        "--tail",
+        String(opts.tail),
+        this.service(n.name),
+      ],
+      env: { ...this.cluster.env, NO_COLOR: "1" },
+    }));
   }
 
   /** A one-off container on the manager, on the stack's overlay network (attachable): reads from inside. */
