@@ -1,6 +1,6 @@
 // `npm run demo`: doctor → create the example cluster on the best available runtime → verify.
 // Installs the native runtime's Debian packages when they are missing and this is root on Debian.
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -33,18 +33,10 @@ if (!doctor.ok) {
   process.exit(4);
 }
 
-// compose when a Docker engine answers and the example's base image is there; else native
-let runtime = "native";
-if (doctor.data.usable.includes("compose")) {
-  try {
-    execFileSync("docker", ["image", "inspect", "debian:trixie-slim"], { stdio: "ignore", timeout: 10_000 });
-    runtime = "compose";
-  } catch {
-    console.error(
-      "== Docker answers, but the base image debian:trixie-slim is not available: using the native runtime",
-    );
-  }
-}
+// what `runtime: auto` picks here: compose when a Docker engine answers and the example's base
+// image is there (or pullable), else native
+const runtime = doctor.data.auto ?? "native";
+console.error(`== runtime auto picks ${runtime}: ${doctor.data.autoReason}`);
 
 console.error(`== phpcluster create --runtime ${runtime}`);
 let created = phpcluster(["create", "--runtime", runtime, "-f", file], { json: true }).doc;

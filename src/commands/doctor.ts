@@ -32,7 +32,9 @@ export function formatDoctor(r: DoctorResult, s: Style): string {
       ),
     );
   }
-  lines.push(`usable here: ${r.usable.join(", ") || "none"}; runtime auto picks ${r.auto ?? "nothing"}`);
+  lines.push(
+    `usable here: ${r.usable.join(", ") || "none"}; runtime auto picks ${r.auto ?? "nothing"}${r.auto ? `: ${r.autoReason}` : ""}`,
+  );
   return lines.join("\n");
 }
 

@@ -30,6 +30,7 @@ export function configure(cmd: Command, app: App): void {
       const ctx = app.context(command);
       const open = await openCluster(ctx, opts.runtime);
       for (const w of open.loaded.warnings) ctx.reporter.warn(formatIssue(w));
+      if (open.autoReason) ctx.reporter.info(`runtime auto picked ${open.runtime}: ${open.autoReason}`);
       const result = await upCluster(open, {
         timeoutMs: opts.timeout,
         signal: ctx.signal,

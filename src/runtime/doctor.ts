@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { execa } from "execa";
 import { fail } from "../errors.js";
-import type { Topology } from "../topology/index.js";
+import { DEFAULT_BASE_IMAGE, type Topology } from "../topology/index.js";
 import { type ComposeFlavour, detectCompose } from "./compose/flavour.js";
-import { probeDocker } from "./detect.js";
+import { decideAuto, probeDocker, probeImage } from "./detect.js";
 import type { Prerequisite, StepReporter } from "./driver.js";
 import type { Place } from "./index.js";
 import { checkNativeBinaries, findProgram, type NativeCheck } from "./native/binaries.js";
@@ -17,8 +17,9 @@ export interface DoctorReport {
   /** The swarm runtime: is the engine a manager, how many hosts, can an overlay be encrypted here. */
   swarm: SwarmReport;
   usable: ("compose" | "native" | "swarm")[];
-  /** What `auto` picks here. */
+  /** What `auto` picks here, and why. */
   auto: "compose" | "native" | undefined;
+  autoReason: string;
   /** Debian packages that would make the native runtime usable. */
   missingPackages: string[];
   os: { debianLike: boolean; root: boolean };
@@ -130,6 +131,15 @@ export async function runDoctor(env: NodeJS.ProcessEnv, topology?: Topology): Pr
   const swarm = await swarmReport(env, docker.answers, topology);
   const native = { ...checked, prerequisites: [...checked.prerequisites, ...extra] };
   const nativeUsable = native.binaries !== undefined && extra.every((p) => p.ok);
+  const base = topology?.images.base ?? DEFAULT_BASE_IMAGE;
+  const decision = decideAuto(
+    {
+      engine: docker,
+      native: nativeUsable,
+      baseImage: docker.answers ? await probeImage(env, base) : undefined,
+    },
+    base,
+  );
   const composeUsable = docker.answers && compose !== undefined;
   const usable = [
     ...(composeUsable ? (["compose"] as const) : []),
@@ -141,7 +151,8 @@ export async function runDoctor(env: NodeJS.ProcessEnv, topology?: Topology): Pr
     native: { usable: nativeUsable, prerequisites: native.prerequisites },
     swarm,
     usable: [...usable, ...(swarm.state === "active" && swarm.manager ? (["swarm"] as const) : [])],
-    auto: docker.answers ? "compose" : nativeUsable ? "native" : undefined,
+    auto: docker.answers || nativeUsable ? (decision.runtime as "compose" | "native") : undefined,
+    autoReason: decision.reason,
     missingPackages: [
       ...new Set(native.prerequisites.filter((p) => !p.ok && p.package).map((p) => p.package as string)),
     ],

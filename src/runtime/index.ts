@@ -1,6 +1,6 @@
 import type { LoadedTopology, RuntimeChoice, RuntimeName } from "../topology/index.js";
 import { clusterContext, recordedRuntime, stateDirOf } from "./cluster.js";
-import { resolveRuntime } from "./detect.js";
+import { decideRuntime } from "./detect.js";
 import type { ClusterContext, RuntimeDriver } from "./driver.js";
 import { loadFrom, type Place } from "./place.js";
 
@@ -27,6 +27,8 @@ export { loadFrom, type Place } from "./place.js";
 export interface OpenCluster {
   loaded: LoadedTopology;
   runtime: RuntimeName;
+  /** When `auto` picked the runtime: why this one. */
+  autoReason?: string;
   cluster: ClusterContext;
   driver: RuntimeDriver;
   /** A driver of the same runtime for another context of this cluster (a changed topology). */
@@ -39,12 +41,18 @@ export interface OpenCluster {
  */
 export async function openCluster(place: Place, runtimeFlag?: RuntimeChoice): Promise<OpenCluster> {
   const loaded = await loadFrom(place);
-  const runtime = await resolveRuntime(
-    runtimeFlag ?? (await recordedRuntime(stateDirOf(loaded))) ?? loaded.topology.runtime,
-    place.env,
-  );
+  const choice = runtimeFlag ?? (await recordedRuntime(stateDirOf(loaded))) ?? loaded.topology.runtime;
+  const decision = await decideRuntime(choice, place.env, loaded.topology.images.base);
+  const runtime = decision.runtime;
   const cluster = clusterContext(loaded, runtime, place.env);
   const injected = place.driverFor;
   const rebind = injected ? (c: ClusterContext) => injected(runtime, c) : await driverFactory(runtime);
-  return { loaded, runtime, cluster, driver: rebind(cluster), rebind };
+  return {
+    loaded,
+    runtime,
+    ...(choice === "auto" ? { autoReason: decision.reason } : {}),
+    cluster,
+    driver: rebind(cluster),
+    rebind,
+  };
 }

@@ -108,6 +108,8 @@ export async function bringUp(driver: RuntimeDriver, opts: Progress & { timeoutM
 export interface CreateResult {
   name: string;
   runtime: RuntimeName;
+  /** When `auto` picked the runtime: why this one. */
+  autoReason?: string;
   url: string;
   nodes: NodeStatus[];
 }
@@ -145,6 +147,7 @@ export async function createCluster(
   return {
     name: cluster.topology.name,
     runtime: driver.name,
+    ...(open.autoReason ? { autoReason: open.autoReason } : {}),
     url: balancerUrl(await balancerEndpoint(driver)),
     nodes,
   };

@@ -31,7 +31,7 @@ export async function renderProject(
 ): Promise<RenderProjectResult> {
   const loaded = await loadFrom(place);
   const t = loaded.topology;
-  const runtime = await resolveRuntime(opts.runtime ?? t.runtime, place.env);
+  const runtime = await resolveRuntime(opts.runtime ?? t.runtime, place.env, t.images.base);
   const outDir = opts.out ? path.resolve(place.cwd, opts.out) : path.join(stateDirOf(loaded), runtime);
   const docroot = path.resolve(loaded.dir, t.app.root);
   const plan = await planWrites(renderFor({ renderDir: outDir, docroot }, t, runtime), outDir);

@@ -8,6 +8,8 @@ import { parseDuration } from "./duration.js";
  * here, before they can reach a template.
  */
 
+/** images.base when the topology does not say. */
+export const DEFAULT_BASE_IMAGE = "debian:trixie-slim";
 export const CLUSTER_NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
 /** php.ini directive names: `memory_limit`, `session.save_handler`, `opcache.enable_cli`. */
 export const INI_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*$/;
@@ -220,7 +222,7 @@ export const imagesSchema = z
     base: z
       .string()
       .regex(IMAGE_RE, { error: (i) => `"${String(i.input)}" is not a Docker image reference` })
-      .default("debian:trixie-slim")
+      .default(DEFAULT_BASE_IMAGE)
       .describe(
         "Image the Dockerfiles are rendered FROM; Debian's packages supply apache2, libapache2-mod-php, php-memcached, memcached and nginx.",
       ),

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
 import {
   CookieSession,
   liveGroupMembers,
@@ -160,5 +161,19 @@ describe("a cluster's state: up, stop, start, status, destroy", () => {
 
     expect((await cli(m, ["destroy"])).exitCode).toBe(0);
     expect(existsSync(m.stateDir)).toBe(false);
+  });
+
+  it("create with runtime auto says which runtime it picked and why (no Docker engine answers: native)", async () => {
+    const m = await clusters.make("auto", { runtime: "auto" });
+    const env = { DOCKER_HOST: "unix:///nonexistent/docker.sock" };
+    const r = await runCli(["create", "-f", m.file], { cwd: m.dir, env, timeout: 120_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /runtime auto picked native: no Docker engine answers; nginx, Apache\+mod_php and memcached are installed/,
+    );
+    const doctor = JSON.parse((await runCli(["doctor", "--json", "-f", m.file], { cwd: m.dir, env })).stdout);
+    expect(doctor.data.auto).toBe("native");
+    expect(doctor.data.autoReason).toMatch(/no Docker engine answers/);
+    expect((await cli(m, ["destroy"])).exitCode).toBe(0);
   });
 });

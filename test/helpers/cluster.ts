@@ -33,7 +33,7 @@ export interface TopologyOptions {
   replicas?: number;
   memcached?: number;
   sessionReplicas?: number;
-  runtime?: "native" | "compose";
+  runtime?: "native" | "compose" | "auto";
   extra?: string;
 }
 
@@ -153,7 +153,10 @@ export function nativeClusters(prefix: string) {
     runCli([...args, "-f", m.file], { cwd: m.dir, timeout: 120_000 });
   return {
     cli,
-    async make(name: string, o: { replicas?: number; memcached?: number } = {}): Promise<NativeCluster> {
+    async make(
+      name: string,
+      o: { replicas?: number; memcached?: number; runtime?: "native" | "auto" } = {},
+    ): Promise<NativeCluster> {
       const { dir, cleanup } = tempDir(`${prefix}-${name}-`);
       chmodSync(dir, 0o755); // Apache's workers run as www-data and must reach the document root
       const port = await freePortBlock(1 + (o.replicas ?? 2) + (o.memcached ?? 1));

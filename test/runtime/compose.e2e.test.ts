@@ -241,3 +241,34 @@ describe.skipIf(!ready)("compose runtime lifecycle (real Docker engine)", () => 
     20 * 60_000,
   );
 });
+
+describe.skipIf(!ready)("runtime auto on a real Docker engine: what runs end to end, and why", () => {
+  const doctorOn = async (base: string) => {
+    const { dir, cleanup } = tempDir("phpcluster-auto-");
+    try {
+      mkdirSync(path.join(dir, "public"));
+      writeFileSync(path.join(dir, "phpcluster.yml"), `name: auto\nimages:\n  base: ${base}\n`);
+      const r = await runCli(["doctor", "--json"], { cwd: dir });
+      return JSON.parse(r.stdout);
+    } finally {
+      cleanup();
+    }
+  };
+
+  it("compose when the engine answers and the base image is on it", async () => {
+    const doc = await doctorOn(BASE_IMAGE);
+    const report = doc.ok ? doc.data : doc.error.details;
+    expect(report.auto).toBe("compose");
+    expect(report.autoReason).toBe(`the Docker engine answers and the base image ${BASE_IMAGE} is on it`);
+  });
+
+  it("native (installed here) when the base image is neither on the engine nor pullable", async () => {
+    const absent = `phpcluster/absent-${process.pid}:none`;
+    const doc = await doctorOn(absent);
+    const report = doc.ok ? doc.data : doc.error.details;
+    expect(report.auto).toBe("native");
+    expect(report.autoReason).toMatch(
+      new RegExp(`base image ${absent} is not on the Docker engine and cannot be pulled`),
+    );
+  });
+});
