@@ -19,6 +19,7 @@ import {
   balancerUrl,
   type Endpoint,
   followLogs,
+  imageBytes,
   nodeNames,
   nodeOf,
   reloadBalancer,
@@ -27,6 +28,7 @@ import {
   throwIfAborted,
   waitHealthy,
 } from "./kit/index.js";
+import { shortPath } from "./project.js";
 import { writeRendered } from "./rendered.js";
 import { ensureTls } from "./tls.js";
 
@@ -205,25 +207,38 @@ export interface DestroyResult {
   destroyed: boolean;
   /** The state folder removed, relative to the working directory when that is shorter. */
   removed: string;
+  /** compose, swarm: the images create built, removed (`--images`) or kept, and their size. */
+  images: { removed: string[]; kept: string[]; bytes: number };
 }
 
-/** Stop everything and remove what create made: the state folder, never the user's files. */
+/**
+ * Stop everything and remove what create made. The images it built stay unless `images` is set
+ * (the next create is faster with them); the result says which and how much space they take.
+ */
 export async function destroyCluster(
   open: OpenCluster,
-  opts: { reporter: StepReporter; cwd: string },
+  opts: { reporter: StepReporter; cwd: string; images?: boolean },
 ): Promise<DestroyResult> {
   const { cluster, driver } = open;
-  if (!existsSync(cluster.stateDir) && !(await driver.exists())) {
-    return { name: cluster.topology.name, runtime: driver.name, destroyed: false, removed: "" };
+  const created = existsSync(cluster.stateDir) || (await driver.exists());
+  if (created) {
+    await withClusterLock(cluster.stateDir, "destroy", () => driver.down({ reporter: opts.reporter }));
+    await rm(cluster.stateDir, { recursive: true, force: true });
+    await removeStateRootIfEmpty(cluster.topologyDir);
   }
-  await withClusterLock(cluster.stateDir, "destroy", () => driver.down({ reporter: opts.reporter }));
-  await rm(cluster.stateDir, { recursive: true, force: true });
-  await removeStateRootIfEmpty(cluster.topologyDir);
+  const built = driver.builtImages ? await driver.builtImages() : [];
+  const bytes = imageBytes(built);
+  if (opts.images && built.length > 0 && driver.removeBuiltImages) {
+    const remove = driver.removeBuiltImages.bind(driver);
+    await opts.reporter.step("remove the images create built", () => remove(built));
+  }
+  const removedImages = opts.images ? built.map((i) => i.ref) : [];
   return {
     name: cluster.topology.name,
     runtime: driver.name,
-    destroyed: true,
-    removed: path.relative(opts.cwd, cluster.stateDir) || cluster.stateDir,
+    destroyed: created,
+    removed: created ? shortPath(opts.cwd, cluster.stateDir) : "",
+    images: { removed: removedImages, kept: opts.images ? [] : built.map((i) => i.ref), bytes },
   };
 }
 

@@ -237,6 +237,22 @@ describe.skipIf(!ready)("compose runtime lifecycle (real Docker engine)", () => 
       expect(await projectContainers(m.name)).toEqual([]);
       expect(existsSync(m.stateDir)).toBe(false);
       expect(existsSync(path.join(m.dir, "public", "index.php"))).toBe(true); // user files untouched
+
+      // the images create built stay (the next create is faster), and destroy says so with their size
+      const refs = ["memcached", "app", "lb"].map((role) => `phpcluster-${m.name}-${role}:local`);
+      const imageThere = async (ref: string) =>
+        (await execa("docker", ["image", "inspect", ref], { reject: false, timeout: 30_000 })).exitCode === 0;
+      for (const ref of refs) expect(await imageThere(ref), ref).toBe(true);
+      expect(destroyed.stdout).toMatch(new RegExp(`images kept: .*phpcluster-${m.name}-app:local.*\\(\\d+ MB`));
+      expect(destroyed.stdout).toMatch(/phpcluster destroy --images removes them/);
+      // --images removes them, even once the cluster itself is gone
+      const images = await cli(m, ["destroy", "--images", "--json"], 180_000);
+      expect(images.exitCode, images.stderr).toBe(0);
+      const doc = JSON.parse(images.stdout).data;
+      expect(doc.destroyed).toBe(false);
+      expect([...doc.images.removed].sort()).toEqual([...refs].sort());
+      expect(doc.images.bytes).toBeGreaterThan(0);
+      for (const ref of refs) expect(await imageThere(ref), ref).toBe(false);
     },
     20 * 60_000,
   );

@@ -25,12 +25,15 @@ import type {
   StepReporter,
 } from "../driver.js";
 import {
+  type BuiltImage,
+  imagesOf,
   type LogSource,
   lastLines,
   nodeNames,
   nodeOf,
   portHolder,
   portsInUse,
+  removeImages,
   throwIfAborted,
   waitUntil,
 } from "../kit/index.js";
@@ -449,6 +452,20 @@ export class ComposeDriver implements RuntimeDriver {
       chunks.push({ node: n.name, file: `docker logs ${c.name}`, lines: lastLines(r.all, opts.tail) });
     }
     return chunks;
+  }
+
+  async builtImages(): Promise<BuiltImage[]> {
+    const t = this.cluster.topology;
+    return imagesOf(
+      (args) => this.runDocker(args),
+      ["memcached", "app", "lb"].map((role) => `phpcluster-${t.name}-${role}`),
+    );
+  }
+
+  async removeBuiltImages(images: BuiltImage[]): Promise<void> {
+    const refused = await removeImages((args) => this.runDocker(args, { timeoutMs: 120_000 }), images);
+    if (refused)
+      throw fail.runtime("IMAGE_REMOVE_FAILED", "the engine did not remove the images", { hint: refused });
   }
 
   async logSources(opts: { node?: string | undefined; tail: number }): Promise<LogSource[]> {

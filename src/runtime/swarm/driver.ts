@@ -31,11 +31,14 @@ import type {
   SwarmHost,
 } from "../driver.js";
 import {
+  type BuiltImage,
   type Endpoint,
+  imagesOf,
   type LogSource,
   lastLines,
   nodeNames,
   nodeOf,
+  removeImages,
   throwIfAborted,
   waitUntil,
 } from "../kit/index.js";
@@ -693,6 +696,23 @@ export class SwarmDriver implements RuntimeDriver {
       });
     }
     return chunks;
+  }
+
+  async builtImages(): Promise<BuiltImage[]> {
+    const t = this.cluster.topology;
+    const registry = t.images.registry ? `${t.images.registry}/` : "";
+    return imagesOf(
+      (args) => this.docker(args),
+      ["app", "lb", "memcached"].map((role) => `${registry}phpcluster-${t.name}-${role}`),
+    );
+  }
+
+  async removeBuiltImages(images: BuiltImage[]): Promise<void> {
+    const refused = await removeImages((args) => this.docker(args, { timeoutMs: 120_000 }), images);
+    if (refused)
+      throw fail.runtime("IMAGE_REMOVE_FAILED", "the manager's engine did not remove the images", {
+        hint: refused,
+      });
   }
 
   async logSources(opts: { node?: string | undefined; tail: number }): Promise<LogSource[]> {
