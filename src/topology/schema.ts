@@ -264,7 +264,7 @@ export const topologySchema = z
       .enum(["auto", "compose", "native", "swarm"])
       .default("auto")
       .describe(
-        "auto picks compose when a Docker engine answers, else native (never swarm); --runtime wins.",
+        "auto picks compose when a Docker engine answers and has (or can pull) images.base, else native when installed (never swarm); --runtime wins.",
       ),
     balancer: balancerSchema.prefault({}),
     app: appSchema.prefault({}),
