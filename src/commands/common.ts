@@ -54,8 +54,8 @@ function nodeDetail(n: NodeStatus): string {
     .join("; ");
 }
 
-/** The node table shared by create and status. */
-export function formatNodes(nodes: NodeStatus[], s: Style): string {
+/** The node table shared by create, up and status; its DETAIL column wraps to fit `width`. */
+export function formatNodes(nodes: NodeStatus[], s: Style, width?: number): string {
   const paint = (state: string) =>
     state === "running" ? s.ok(state) : state === "unhealthy" ? s.warn(state) : s.err(state);
   return table(
@@ -68,6 +68,10 @@ export function formatNodes(nodes: NodeStatus[], s: Style): string {
       n.pid === undefined ? "-" : String(n.pid),
       nodeDetail(n),
     ]),
-    (_row, col, text) => (col === 2 ? paint(text.trimEnd()) + text.slice(text.trimEnd().length) : text),
+    {
+      style: (_row, col, text) =>
+        col === 2 ? paint(text.trimEnd()) + text.slice(text.trimEnd().length) : text,
+      width,
+    },
   );
 }

@@ -6,10 +6,10 @@ import { type CreateResult, createCluster } from "../runtime/lifecycle.js";
 import { formatIssue, type RuntimeChoice } from "../topology/index.js";
 import { examples, formatNodes, runtimeOption, timeoutOption } from "./common.js";
 
-export function formatCreate(r: CreateResult, s: Style): string {
+export function formatCreate(r: CreateResult, s: Style, width?: number): string {
   return [
     `${s.ok("✔")} cluster ${s.bold(r.name)} is up (${r.runtime}): ${s.path(r.url)}`,
-    formatNodes(r.nodes, s),
+    formatNodes(r.nodes, s, width),
     s.dim("next: phpcluster verify · phpcluster status · phpcluster destroy"),
   ].join("\n");
 }

@@ -1,6 +1,8 @@
+import path from "node:path";
 import type { Command } from "commander";
 import type { App } from "../cli.js";
 import { fail } from "../errors.js";
+import { shownPath } from "../files/paths.js";
 import type { Style } from "../output/index.js";
 import type { LogChunk } from "../runtime/driver.js";
 import { openCluster } from "../runtime/index.js";
@@ -8,8 +10,12 @@ import { clusterLogs, followClusterLogs } from "../runtime/lifecycle.js";
 import { clusterNodes, type RuntimeChoice } from "../topology/index.js";
 import { examples, runtimeOption, wholeNumber } from "./common.js";
 
-export function formatLogs(r: { logs: LogChunk[] }, s: Style): string {
-  return r.logs.map((c) => [s.bold(`==> ${c.node}: ${c.file} <==`), ...c.lines].join("\n")).join("\n\n");
+/** Each node's lines under its log's name: a log file by shownPath from `cwd`, a command as it is. */
+export function formatLogs(r: { logs: LogChunk[] }, s: Style, cwd?: string): string {
+  const shown = (file: string) => (cwd !== undefined && path.isAbsolute(file) ? shownPath(cwd, file) : file);
+  return r.logs
+    .map((c) => [s.bold(`==> ${c.node}: ${shown(c.file)} <==`), ...c.lines].join("\n"))
+    .join("\n\n");
 }
 
 export function configure(cmd: Command, app: App): void {
@@ -36,7 +42,9 @@ export function configure(cmd: Command, app: App): void {
           );
         const open = await openCluster(ctx, opts.runtime);
         if (!opts.follow) {
-          ctx.reporter.result(ctx.command, await clusterLogs(open, { node, tail: opts.tail }), formatLogs);
+          ctx.reporter.result(ctx.command, await clusterLogs(open, { node, tail: opts.tail }), (r, s) =>
+            formatLogs(r, s, ctx.cwd),
+          );
           return;
         }
         const width = Math.max(...clusterNodes(open.cluster.topology).map((n) => n.name.length));

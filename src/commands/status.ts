@@ -7,12 +7,12 @@ import { clusterStatus, type StatusResult } from "../runtime/lifecycle.js";
 import type { RuntimeChoice } from "../topology/index.js";
 import { examples, formatNodes, runtimeOption } from "./common.js";
 
-export function formatStatus(r: StatusResult, s: Style): string {
+export function formatStatus(r: StatusResult, s: Style, width?: number): string {
   const up = r.nodes.filter((n) => n.state === "running").length;
   const head = r.running
     ? `${s.ok("●")} ${s.bold(r.name)} (${r.runtime}) ${s.path(r.url)}: every node running`
     : `${up === 0 ? s.err("●") : s.warn("●")} ${s.bold(r.name)} (${r.runtime}) ${s.path(r.url)}: ${up} of ${r.nodes.length} nodes running`;
-  return `${head}\n${formatNodes(r.nodes, s)}`;
+  return `${head}\n${formatNodes(r.nodes, s, width)}`;
 }
 
 export function configure(cmd: Command, app: App): void {

@@ -6,7 +6,7 @@ import { type UpResult, upCluster } from "../runtime/lifecycle.js";
 import { formatIssue, type RuntimeChoice } from "../topology/index.js";
 import { examples, formatNodes, runtimeOption, timeoutOption } from "./common.js";
 
-export function formatUp(r: UpResult, s: Style): string {
+export function formatUp(r: UpResult, s: Style, width?: number): string {
   const what = r.created
     ? "created"
     : r.started.length === 0
@@ -14,7 +14,7 @@ export function formatUp(r: UpResult, s: Style): string {
       : `started ${r.started.join(", ")}`;
   return [
     `${s.ok("✔")} cluster ${s.bold(r.name)} is up (${r.runtime}, ${what}): ${s.path(r.url)}`,
-    formatNodes(r.nodes, s),
+    formatNodes(r.nodes, s, width),
   ].join("\n");
 }
 

@@ -41,7 +41,7 @@ export function configure(cmd: Command, app: App): void {
       const t = loaded.topology;
       const host = t.balancer.bind.includes(":") ? `[${t.balancer.bind}]` : t.balancer.bind;
       const result: ValidateResult = {
-        file: ctx.file,
+        file: loaded.file,
         valid: true,
         warnings: loaded.warnings,
         summary: {

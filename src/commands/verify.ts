@@ -2,17 +2,18 @@ import path from "node:path";
 import { type Command, Option } from "commander";
 import type { App } from "../cli.js";
 import { fail } from "../errors.js";
+import { shownPath } from "../files/paths.js";
 import type { Style } from "../output/index.js";
 import { table } from "../output/index.js";
 import { openCluster } from "../runtime/index.js";
-import { shortPath } from "../runtime/project.js";
 import { SCENARIOS, type ScenarioName } from "../scenarios/registry.js";
 import type { VerifyReport } from "../scenarios/report.js";
 import { verifyCluster } from "../scenarios/verify.js";
 import type { RuntimeChoice } from "../topology/index.js";
 import { examples, positiveInt, runtimeOption } from "./common.js";
 
-export function formatVerify(r: VerifyReport, s: Style): string {
+/** The verify report: one row a check, its DETAIL wrapped to fit `width` (unset: no limit). */
+export function formatVerify(r: VerifyReport, s: Style, width?: number): string {
   const rows = r.checks.map((c) => [
     c.name,
     c.ok ? "pass" : "FAIL",
@@ -20,9 +21,10 @@ export function formatVerify(r: VerifyReport, s: Style): string {
     c.detail,
   ]);
   return [
-    table(["CHECK", "RESULT", "TIME", "DETAIL"], rows, (row, col, text) =>
-      col === 1 ? (r.checks[row]?.ok ? s.ok(text) : s.err(text)) : text,
-    ),
+    table(["CHECK", "RESULT", "TIME", "DETAIL"], rows, {
+      style: (row, col, text) => (col === 1 ? (r.checks[row]?.ok ? s.ok(text) : s.err(text)) : text),
+      width,
+    }),
     `${r.ok ? s.ok("✔") : s.err("✖")} ${r.checks.filter((c) => c.ok).length} of ${r.checks.length} checks passed in ${(r.durationMs / 1000).toFixed(1)} s`,
     ...(r.junit ? [`JUnit report written to ${s.path(r.junit)}`] : []),
   ].join("\n");
@@ -62,7 +64,7 @@ export function configure(cmd: Command, app: App): void {
           { scenarios: opts.scenario, junit },
           { reporter: ctx.reporter, signal: ctx.signal, load: { sessions: opts.sessions } },
         );
-        if (junit) report.junit = shortPath(ctx.cwd, junit);
+        if (junit) report.junit = shownPath(ctx.cwd, junit);
         if (!report.ok) {
           ctx.reporter.detail(report, formatVerify);
           const failed = report.checks.filter((c) => !c.ok);

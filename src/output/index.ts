@@ -6,7 +6,7 @@ import { PlainReporter, type Streams } from "./text-reporter.js";
 
 export type { Problem, Reporter, ReporterMode } from "./reporter.js";
 export type { HumanFormatter, Style } from "./style.js";
-export { PLAIN_STYLE } from "./style.js";
+export { DEFAULT_WIDTH, outputWidth, PLAIN_STYLE } from "./style.js";
 
 export interface ReporterChoice {
   json: boolean;
@@ -24,4 +24,4 @@ export function selectReporter({ json, color, env, streams, isTTY }: ReporterCho
   if (isTTY && !ci) return new InteractiveReporter(streams, createStyle(!noColor));
   return new PlainReporter(streams, createStyle(!noColor && isTTY));
 }
-export { table } from "./table.js";
+export { type TableOptions, table } from "./table.js";

@@ -1,7 +1,7 @@
 import type { PhpclusterError } from "../errors.js";
 import { formatFailure } from "./failure.js";
 import type { Reporter, ReporterMode } from "./reporter.js";
-import type { HumanFormatter, Style } from "./style.js";
+import { type HumanFormatter, outputWidth, type Style } from "./style.js";
 
 export interface Streams {
   stdout: NodeJS.WritableStream;
@@ -55,7 +55,7 @@ export class PlainReporter implements Reporter {
   }
 
   detail<T>(data: T, human: HumanFormatter<T>): void {
-    const text = human(data, this.style);
+    const text = human(data, this.style, outputWidth(this.streams.stdout));
     if (text) this.streams.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   }
 
@@ -64,7 +64,7 @@ export class PlainReporter implements Reporter {
   }
 
   result<T>(_command: string, data: T, human: HumanFormatter<T>): void {
-    const text = human(data, this.style);
+    const text = human(data, this.style, outputWidth(this.streams.stdout));
     if (text) this.streams.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   }
 

@@ -133,7 +133,7 @@ export async function editConfig(
   });
   const after = checked.topology as Topology;
   const result: ConfigSetResult = {
-    file: place.file,
+    file: loaded.file,
     changes: pathEdits.map((e, i) => ({
       key: edits[i]?.key ?? "",
       from: writtenValue(text, e.path) ?? null,

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { fail, isPhpclusterError } from "../errors.js";
+import { shownPath } from "../files/paths.js";
 import { appNodeNames, clusterNodes, memcachedNodeNames, type RuntimeName } from "../topology/index.js";
 import {
   ensureSecret,
@@ -28,7 +29,6 @@ import {
   throwIfAborted,
   waitHealthy,
 } from "./kit/index.js";
-import { shortPath } from "./project.js";
 import { writeRendered } from "./rendered.js";
 import { ensureTls } from "./tls.js";
 
@@ -237,7 +237,7 @@ export async function destroyCluster(
     name: cluster.topology.name,
     runtime: driver.name,
     destroyed: created,
-    removed: created ? shortPath(opts.cwd, cluster.stateDir) : "",
+    removed: created ? shownPath(opts.cwd, cluster.stateDir) : "",
     images: { removed: removedImages, kept: opts.images ? [] : built.map((i) => i.ref), bytes },
   };
 }

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { shownPath } from "../files/paths.js";
 import { type LoadedTopology, loadTopology } from "../topology/index.js";
 import type { DriverFactory } from "./driver.js";
 import { installedPhpDirectives } from "./native/php-directives.js";
@@ -12,7 +13,8 @@ export interface Place {
 }
 
 /**
- * Load the topology named by -f (relative to the command's directory). With `directives`, app.ini
+ * Load the topology named by -f (relative to the command's directory); messages name it by
+ * shownPath (relative only when shorter than absolute). With `directives`, app.ini
  * keys are checked against what the installed PHP reports too (validate, config set).
  */
 export async function loadFrom(
@@ -20,5 +22,6 @@ export async function loadFrom(
   opts: { directives?: boolean } = {},
 ): Promise<LoadedTopology> {
   const directives = opts.directives ? await installedPhpDirectives(place.env ?? {}) : undefined;
-  return loadTopology(path.resolve(place.cwd, place.file), place.file, { directives });
+  const file = path.resolve(place.cwd, place.file);
+  return loadTopology(file, shownPath(place.cwd, file), { directives });
 }

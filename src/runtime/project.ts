@@ -1,5 +1,6 @@
 import path from "node:path";
 import { fail } from "../errors.js";
+import { shownPath } from "../files/paths.js";
 import { applyWrites, planWrites, type WriteAction } from "../files/write.js";
 import { nameFromDirectory, renderInitFiles, SCHEMA_FILE } from "../render/init.js";
 import {
@@ -41,17 +42,11 @@ export async function renderProject(
   }
   return {
     runtime,
-    outDir: shortPath(place.cwd, outDir),
+    outDir: shownPath(place.cwd, outDir),
     dryRun: opts.dryRun,
     files: plan.map((p) => ({ path: p.path, action: p.action })),
     warnings: loaded.warnings,
   };
-}
-
-/** A path for people: relative to the working directory when that is shorter. */
-export function shortPath(cwd: string, absolute: string): string {
-  const relative = path.relative(cwd, absolute) || ".";
-  return relative.length < absolute.length ? relative : absolute;
 }
 
 export interface InitResult {
@@ -79,7 +74,7 @@ export async function initProject(
   if (existing.length > 0 && !opts.force) {
     throw fail.runtime(
       "INIT_EXISTS",
-      `${existing.map((p) => path.relative(place.cwd, p.absolute)).join(" and ")} already exist${existing.length === 1 ? "s" : ""}`,
+      `${existing.map((p) => shownPath(place.cwd, p.absolute)).join(" and ")} already exist${existing.length === 1 ? "s" : ""}`,
       { hint: "nothing was written; use --force to overwrite" },
     );
   }
@@ -90,7 +85,7 @@ export async function initProject(
     ...(port === DEFAULT_PORT
       ? {}
       : { portNote: `port ${DEFAULT_PORT} is in use here, so the balancer gets ${port}` }),
-    files: plan.map((p) => ({ path: shortPath(place.cwd, p.absolute), action: p.action })),
+    files: plan.map((p) => ({ path: shownPath(place.cwd, p.absolute), action: p.action })),
   };
 }
 

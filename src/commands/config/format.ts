@@ -15,11 +15,11 @@ export function formatEntry(e: ConfigEntry, s: Style): string {
   return `${show(e.value)}${e.source === "default" ? s.dim(" (default)") : ""}`;
 }
 
-export function formatList(r: { entries: ConfigEntry[] }, s: Style): string {
+export function formatList(r: { entries: ConfigEntry[] }, s: Style, width?: number): string {
   return table(
     ["KEY", "VALUE", "SOURCE"],
     r.entries.map((e) => [e.key, show(e.value), e.source]),
-    (_row, col, text) => (col === 2 && text.trim() === "default" ? s.dim(text) : text),
+    { style: (_row, col, text) => (col === 2 && text.trim() === "default" ? s.dim(text) : text), width },
   );
 }
 
