@@ -243,7 +243,9 @@ describe.skipIf(!ready)("compose runtime lifecycle (real Docker engine)", () => 
       const imageThere = async (ref: string) =>
         (await execa("docker", ["image", "inspect", ref], { reject: false, timeout: 30_000 })).exitCode === 0;
       for (const ref of refs) expect(await imageThere(ref), ref).toBe(true);
-      expect(destroyed.stdout).toMatch(new RegExp(`images kept: .*phpcluster-${m.name}-app:local.*\\(\\d+ MB`));
+      expect(destroyed.stdout).toMatch(
+        new RegExp(`images kept: .*phpcluster-${m.name}-app:local.*\\(\\d+ MB`),
+      );
       expect(destroyed.stdout).toMatch(/phpcluster destroy --images removes them/);
       // --images removes them, even once the cluster itself is gone
       const images = await cli(m, ["destroy", "--images", "--json"], 180_000);
