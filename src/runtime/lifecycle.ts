@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
-import path from "node:path";
 import { fail, isPhpclusterError } from "../errors.js";
 import { shownPath } from "../files/paths.js";
 import { appNodeNames, clusterNodes, memcachedNodeNames, type RuntimeName } from "../topology/index.js";
