@@ -285,7 +285,8 @@ describe("native runtime guards", () => {
     rmSync(path.join(m.dir, "public"), { recursive: true });
     const r = await cli(m, ["create"]);
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toContain('app.root "./public" is not a directory');
+    // caught by validation, with the file and line of the field
+    expect(r.stderr).toMatch(/phpcluster\.yml:\d+:\d+ app\.root: app\.root \.\/public does not exist/);
     expect(existsSync(path.join(m.stateDir, "processes.json"))).toBe(false);
   });
 
