@@ -1,6 +1,6 @@
 import { isMap, isScalar, type Node, parse, parseDocument, type Scalar, stringify, type YAMLMap } from "yaml";
 import { fail } from "../errors.js";
-import { checkTopologyText, TopologyError } from "./load.js";
+import { type AnySchema, checkTopologyText, TopologyError, unwrapSchema } from "./load.js";
 import { didYouMean } from "./rules.js";
 import { INI_KEY_RE, topologySchema } from "./schema.js";
 
@@ -14,17 +14,9 @@ export type ConfigPath = (string | number)[];
 /** Every settable leaf of the topology, as dot paths (maps like app.ini are reached via php.*). */
 export function topologyKeys(): string[] {
   const out: string[] = [];
-  // biome-ignore lint/suspicious/noExplicitAny: walking zod's definition tree
-  const walk = (schema: any, prefix: string) => {
-    let s = schema;
-    for (;;) {
-      const def = s?._zod?.def;
-      if (!def) return;
-      if (["default", "prefault", "optional", "nullable"].includes(def.type)) s = def.innerType;
-      else if (def.type === "pipe") s = def.in;
-      else break;
-    }
-    const def = s._zod.def;
+  const walk = (schema: AnySchema, prefix: string) => {
+    const def = unwrapSchema(schema)?._zod?.def;
+    if (!def) return;
     if (def.type === "object") {
       for (const [k, v] of Object.entries(def.shape))
         if (k !== "$schema") walk(v, prefix ? `${prefix}.${k}` : k);

@@ -108,10 +108,10 @@ function locate(root: Node | null, p: IssuePath, atKey: boolean): Located {
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: walking zod's internal definition tree
-type AnySchema = any;
+export type AnySchema = any;
 
 /** Strip the wrappers (default, optional, pipe) off a schema. */
-function unwrapSchema(schema: AnySchema): AnySchema {
+export function unwrapSchema(schema: AnySchema): AnySchema {
   let s = schema;
   for (;;) {
     const def = s?._zod?.def;
@@ -154,9 +154,9 @@ function expectedWords(schema: AnySchema): string | undefined {
         Number.isFinite(schema.minValue) && Math.abs(schema.minValue) < SAFE ? schema.minValue : undefined;
       const max =
         Number.isFinite(schema.maxValue) && Math.abs(schema.maxValue) < SAFE ? schema.maxValue : undefined;
+      // "a number from 1 to 65535" (whole is implied by the bounds; a fraction is told apart)
+      if (min !== undefined && max !== undefined) return `a number from ${min} to ${max}`;
       const what = schema.isInt ? "a whole number" : "a number";
-      if (min !== undefined && max !== undefined)
-        return `${schema.isInt ? "a number" : what} from ${min} to ${max}`;
       if (min !== undefined) return `${what} of at least ${min}`;
       if (max !== undefined) return `${what} of at most ${max}`;
       return what;
