@@ -21,6 +21,7 @@ export function formatDestroy(r: DestroyResult, s: Style): string {
       `  images kept: ${r.images.kept.join(", ")} (${mb(r.images.bytes)}, layers shared with the base image counted)`,
       s.dim("  they make the next create faster; phpcluster destroy --images removes them"),
     );
+  for (const where of r.images.elsewhere) lines.push(s.dim(`  not removed: ${where}`));
   return lines.join("\n");
 }
 

@@ -1,5 +1,5 @@
 import type { NodeRole, RuntimeName, Topology } from "../topology/index.js";
-import type { BuiltImage } from "./kit/images.js";
+import type { BuiltImage, BuiltImages } from "./kit/images.js";
 import type { LogSource } from "./kit/logs.js";
 
 /** Everything a driver needs to know about one cluster. */
@@ -149,9 +149,9 @@ export interface RuntimeDriver {
   /** Where the balancer is reachable from this host, when the topology alone does not say (swarm). */
   balancerEndpoint?(): Promise<{ scheme: "http" | "https"; host: string; port: number }>;
   logs(opts: { node?: string | undefined; tail: number }): Promise<LogChunk[]>;
-  /** compose, swarm: the images `create` built for this cluster, on this engine. */
-  builtImages?(): Promise<BuiltImage[]>;
-  /** compose, swarm: remove them (`destroy --images`); throws when the engine refuses. */
+  /** compose, swarm: the images `create` built for this cluster, on every engine phpcluster can reach. */
+  builtImages?(): Promise<BuiltImages>;
+  /** compose, swarm: remove them (`destroy --images`), each on its own engine; throws when one refuses. */
   removeBuiltImages?(images: BuiltImage[]): Promise<void>;
   /** Where each node's log can be followed (`logs --follow`): files, or a command that streams them. */
   logSources(opts: { node?: string | undefined; tail: number }): Promise<LogSource[]>;

@@ -23,6 +23,7 @@ import {
   nodeNames,
   nodeOf,
   reloadBalancer,
+  shownImage,
   startHealthy,
   stopGraceMs,
   throwIfAborted,
@@ -206,8 +207,11 @@ export interface DestroyResult {
   destroyed: boolean;
   /** The state folder removed, relative to the working directory when that is shorter. */
   removed: string;
-  /** compose, swarm: the images create built, removed (`--images`) or kept, and their size. */
-  images: { removed: string[]; kept: string[]; bytes: number };
+  /**
+   * compose, swarm: the images create built, removed (`--images`) or kept, and their size (each
+   * copy counted on each engine that holds it); `elsewhere`: copies phpcluster cannot see or remove.
+   */
+  images: { removed: string[]; kept: string[]; bytes: number; elsewhere: string[] };
 }
 
 /**
@@ -225,19 +229,21 @@ export async function destroyCluster(
     await rm(cluster.stateDir, { recursive: true, force: true });
     await removeStateRootIfEmpty(cluster.topologyDir);
   }
-  const built = driver.builtImages ? await driver.builtImages() : [];
+  const { images: built, elsewhere } = driver.builtImages
+    ? await driver.builtImages()
+    : { images: [], elsewhere: [] };
   const bytes = imageBytes(built);
   if (opts.images && built.length > 0 && driver.removeBuiltImages) {
     const remove = driver.removeBuiltImages.bind(driver);
     await opts.reporter.step("remove the images create built", () => remove(built));
   }
-  const removedImages = opts.images ? built.map((i) => i.ref) : [];
+  const removedImages = opts.images ? built.map(shownImage) : [];
   return {
     name: cluster.topology.name,
     runtime: driver.name,
     destroyed: created,
     removed: created ? shownPath(opts.cwd, cluster.stateDir) : "",
-    images: { removed: removedImages, kept: opts.images ? [] : built.map((i) => i.ref), bytes },
+    images: { removed: removedImages, kept: opts.images ? [] : built.map(shownImage), bytes, elsewhere },
   };
 }
 

@@ -254,6 +254,7 @@ describe.skipIf(!ready)("compose runtime lifecycle (real Docker engine)", () => 
       expect(doc.destroyed).toBe(false);
       expect([...doc.images.removed].sort()).toEqual([...refs].sort());
       expect(doc.images.bytes).toBeGreaterThan(0);
+      expect(doc.images.elsewhere).toEqual([]);
       for (const ref of refs) expect(await imageThere(ref), ref).toBe(false);
     },
     20 * 60_000,

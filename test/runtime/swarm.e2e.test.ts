@@ -357,9 +357,38 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
     expect(back, JSON.stringify((await status()).nodes)).toBe(true);
   }, 300_000);
 
+  /** The copies of this cluster's images on each of the bed's engines, as `repo:tag on bedN`. */
+  const copies = () =>
+    [1, 2, 3].flatMap((i) =>
+      ["app", "lb", "memcached"].flatMap((role) =>
+        docker(sock(i), [
+          "image",
+          "ls",
+          "--format",
+          "{{.Repository}}:{{.Tag}}",
+          `${REGISTRY}/phpcluster/phpcluster-${name}-${role}`,
+        ])
+          .stdout.split("\n")
+          .filter((l) => l.trim() !== "" && !l.endsWith(":<none>"))
+          .map((ref) => `${ref} on bed${i}`),
+      ),
+    );
+
   it("destroy leaves no service, container, network, config, secret or memory file on any engine", async () => {
+    const before = copies();
+    // the manager built them, the other hosts pulled what they run
+    expect(
+      new Set(before.map((c) => c.replace(/.* on /, ""))).size,
+      before.join("\n"),
+    ).toBeGreaterThanOrEqual(2);
     const r = await cli(["destroy", "--json"]);
     expect(r.exitCode, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout).data;
+    expect([...doc.images.kept].sort()).toEqual([...before].sort());
+    expect(doc.images.removed).toEqual([]);
+    expect(doc.images.elsewhere.join("\n")).toMatch(
+      /registry 10\.77\.0\.11:5000\/phpcluster keeps the copies/,
+    );
     const label = `label=com.docker.stack.namespace=${name}`;
     expect(docker(MANAGER, ["service", "ls", "-q", "--filter", `name=${name}_`]).stdout.trim()).toBe("");
     expect(docker(MANAGER, ["config", "ls", "-q", "--filter", label]).stdout.trim()).toBe("");
@@ -372,5 +401,36 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
     }
     // the bed's engines share this machine's /dev/shm
     expect(existsSync(`/dev/shm/phpcluster/swarm-${name}`)).toBe(false);
+  }, 300_000);
+
+  it("destroy --images removes the copies on every host whose engine is known, and names the hosts it could not reach", async () => {
+    const before = copies();
+    expect(
+      before.some((c) => !c.endsWith(" on bed1")),
+      before.join("\n"),
+    ).toBe(true);
+    // without the hosts' engines: the manager's copies go, the others are named as staying
+    const blind = await runCli(["-f", file, "destroy", "--images", "--json"], {
+      cwd: dir,
+      env: { DOCKER_HOST: MANAGER, PHPCLUSTER_SWARM_ENGINES: "" },
+      timeout: 300_000,
+    });
+    expect(blind.exitCode, blind.stderr).toBe(0);
+    const partial = JSON.parse(blind.stdout).data;
+    const onManager = before.filter((c) => c.endsWith(" on bed1"));
+    expect([...partial.images.removed].sort()).toEqual(onManager.sort());
+    for (const h of ["bed2", "bed3"])
+      expect(partial.images.elsewhere.join("\n")).toMatch(new RegExp(`${h}: its engine is not known`));
+    const left = copies();
+    expect(left.filter((c) => c.endsWith(" on bed1"))).toEqual([]);
+    expect([...left].sort()).toEqual(before.filter((c) => !c.endsWith(" on bed1")).sort());
+    // with them: every copy is gone from every engine
+    const r = await cli(["destroy", "--images", "--json"]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout).data;
+    expect([...doc.images.removed].sort()).toEqual([...left].sort());
+    expect(doc.images.bytes).toBeGreaterThan(0);
+    expect(copies()).toEqual([]);
+    expect(doc.images.elsewhere.join("\n")).not.toMatch(/is not known|did not answer/);
   }, 300_000);
 });

@@ -26,6 +26,7 @@ import type {
 } from "../driver.js";
 import {
   type BuiltImage,
+  type BuiltImages,
   imagesOf,
   type LogSource,
   lastLines,
@@ -454,12 +455,13 @@ export class ComposeDriver implements RuntimeDriver {
     return chunks;
   }
 
-  async builtImages(): Promise<BuiltImage[]> {
+  async builtImages(): Promise<BuiltImages> {
     const t = this.cluster.topology;
-    return imagesOf(
+    const images = await imagesOf(
       (args) => this.runDocker(args),
       ["memcached", "app", "lb"].map((role) => `phpcluster-${t.name}-${role}`),
     );
+    return { images, elsewhere: [] };
   }
 
   async removeBuiltImages(images: BuiltImage[]): Promise<void> {

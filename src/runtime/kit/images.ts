@@ -5,7 +5,21 @@ export interface BuiltImage {
   id: string;
   /** The image's size as the engine reports it (layers shared with the base image included). */
   bytes: number;
+  /** swarm: the host whose engine holds this copy (absent: the engine the Docker CLI points at). */
+  host?: string;
+  /** swarm: that engine's endpoint (DOCKER_HOST), to remove the copy there. */
+  engine?: string;
 }
+
+/** What a runtime found of the images it built: the copies it can see, and where it could not look. */
+export interface BuiltImages {
+  images: BuiltImage[];
+  /** Copies phpcluster cannot see or remove, each said in a sentence (a host whose engine is not known, a registry). */
+  elsewhere: string[];
+}
+
+/** How a copy is named to the user: `repo:tag`, or `repo:tag on <host>` on a multi-host runtime. */
+export const shownImage = (i: BuiltImage): string => (i.host ? `${i.ref} on ${i.host}` : i.ref);
 
 export type DockerRun = (
   args: string[],
@@ -33,9 +47,9 @@ export async function imagesOf(run: DockerRun, repositories: string[]): Promise<
   return found.map((f) => ({ ...f, bytes: sizes.get(f.id) ?? 0 }));
 }
 
-/** The space of a set of images, each image counted once. */
+/** The space of a set of images, each image counted once per engine that holds it. */
 export function imageBytes(images: BuiltImage[]): number {
-  const byId = new Map(images.map((i) => [i.id, i.bytes]));
+  const byId = new Map(images.map((i) => [`${i.engine ?? ""}\t${i.id}`, i.bytes]));
   return [...byId.values()].reduce((a, b) => a + b, 0);
 }
 

@@ -2,7 +2,14 @@
 export { balancerEndpointOf, balancerUrl, connectHost, type Endpoint } from "./address.js";
 export { startHealthy, type WaitOptions, waitHealthy } from "./health.js";
 export { type HttpGetOptions, type HttpGetReply, httpGet } from "./http.js";
-export { type BuiltImage, imageBytes, imagesOf, removeImages } from "./images.js";
+export {
+  type BuiltImage,
+  type BuiltImages,
+  imageBytes,
+  imagesOf,
+  removeImages,
+  shownImage,
+} from "./images.js";
 export { type FollowOptions, followLogs, type LogSource, lastLines, logTail } from "./logs.js";
 export { memcachedGetMulti, memcachedVersion } from "./memcached.js";
 export { reloadBalancer } from "./nginx.js";

@@ -32,6 +32,7 @@ import type {
 } from "../driver.js";
 import {
   type BuiltImage,
+  type BuiltImages,
   type Endpoint,
   imagesOf,
   type LogSource,
@@ -698,21 +699,71 @@ export class SwarmDriver implements RuntimeDriver {
     return chunks;
   }
 
-  async builtImages(): Promise<BuiltImage[]> {
+  /**
+   * The images on the manager and on every host whose engine PHPCLUSTER_SWARM_ENGINES names (the
+   * hosts pulled them by tag); a host whose engine is not known or does not answer, and the
+   * registry create pushed to, are said in `elsewhere`: phpcluster cannot see or remove those copies.
+   */
+  async builtImages(): Promise<BuiltImages> {
     const t = this.cluster.topology;
     const registry = t.images.registry ? `${t.images.registry}/` : "";
-    return imagesOf(
-      (args) => this.docker(args),
-      ["app", "lb", "memcached"].map((role) => `${registry}phpcluster-${t.name}-${role}`),
+    const repos = ["app", "lb", "memcached"].map((role) => `${registry}phpcluster-${t.name}-${role}`);
+    const elsewhere: string[] = [];
+    if (t.images.registry)
+      elsewhere.push(
+        `the registry ${t.images.registry} keeps the copies create pushed (phpcluster does not delete from a registry)`,
+      );
+    const [info, hosts] = await Promise.all([swarmInfo(this.cluster.env), listNodes(this.cluster.env)]);
+    const self = hosts.find((h) => h.id === info.nodeId);
+    const label = hosts.length > 1 ? self?.hostname : undefined;
+    const images = (await imagesOf((args) => this.docker(args), repos)).map((i) =>
+      label ? { ...i, host: label } : i,
     );
+    const seen = new Set([this.cluster.env.DOCKER_HOST ?? ""]);
+    for (const host of hosts) {
+      if (host.id === info.nodeId) continue;
+      const endpoint = engineOf(this.cluster.env, host);
+      if (!endpoint) {
+        elsewhere.push(
+          `${host.hostname}: its engine is not known (PHPCLUSTER_SWARM_ENGINES), so the images it pulled stay there`,
+        );
+        continue;
+      }
+      if (seen.has(endpoint)) continue;
+      seen.add(endpoint);
+      const env = { ...this.cluster.env, DOCKER_HOST: endpoint };
+      const probe = await this.docker(["version", "--format", "{{.Server.Version}}"], {
+        env,
+        timeoutMs: 10_000,
+      });
+      if (probe.exitCode !== 0) {
+        elsewhere.push(
+          `${host.hostname}: its engine at ${endpoint} did not answer (${(probe.stderr || probe.shortMessage).trim().split("\n")[0]}), so the images it pulled stay there`,
+        );
+        continue;
+      }
+      const found = await imagesOf((args) => this.docker(args, { env }), repos);
+      images.push(...found.map((i) => ({ ...i, host: host.hostname, engine: endpoint })));
+    }
+    return { images, elsewhere };
   }
 
+  /** Each copy removed on its own engine; every engine is tried before a refusal is reported. */
   async removeBuiltImages(images: BuiltImage[]): Promise<void> {
-    const refused = await removeImages((args) => this.docker(args, { timeoutMs: 120_000 }), images);
-    if (refused)
-      throw fail.runtime("IMAGE_REMOVE_FAILED", "the manager's engine did not remove the images", {
-        hint: refused,
-      });
+    const byEngine = new Map<string, BuiltImage[]>();
+    for (const i of images) byEngine.set(i.engine ?? "", [...(byEngine.get(i.engine ?? "") ?? []), i]);
+    const refusals: string[] = [];
+    for (const [engine, copies] of byEngine) {
+      const env = engine ? { ...this.cluster.env, DOCKER_HOST: engine } : this.cluster.env;
+      const refused = await removeImages((args) => this.docker(args, { env, timeoutMs: 120_000 }), copies);
+      if (refused) refusals.push(`${copies[0]?.host ?? "the manager"}: ${refused}`);
+    }
+    if (refusals.length > 0)
+      throw fail.runtime(
+        "IMAGE_REMOVE_FAILED",
+        `${refusals.length === 1 ? "an engine" : `${refusals.length} engines`} did not remove the images`,
+        { hint: refusals.join("\n") },
+      );
   }
 
   async logSources(opts: { node?: string | undefined; tail: number }): Promise<LogSource[]> {
