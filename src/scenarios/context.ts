@@ -5,6 +5,7 @@ import { stopGraceMs } from "../runtime/kit/index.js";
 import { restoreNode } from "../runtime/lifecycle.js";
 import { appNodeNames, memcachedNodeNames, type Topology } from "../topology/index.js";
 import { type Endpoint, SessionClient } from "./session-client.js";
+import type { TimelineEventKind, TimelineRecorder } from "./timeline.js";
 
 /** What a scenario works with: the cluster's driver, the probe secret, where the balancer is. */
 export interface ScenarioContext {
@@ -17,6 +18,8 @@ export interface ScenarioContext {
   down: Set<string>;
   /** The load of the scenarios that run one (verify --sessions): sessions, concurrent clients, bytes each. */
   load: { sessions: number; concurrency: number; pad: number };
+  /** The timeline of the check that runs now, when it records one (its requests, its kills and returns). */
+  recording?: TimelineRecorder | undefined;
 }
 
 export const DEFAULT_LOAD = { sessions: 200, concurrency: 8, pad: 1024 };
@@ -26,7 +29,31 @@ export const appNodes = (ctx: ScenarioContext) => appNodeNames(topologyOf(ctx));
 export const cacheNodes = (ctx: ScenarioContext) => memcachedNodeNames(topologyOf(ctx));
 
 export function newClient(ctx: ScenarioContext): SessionClient {
-  return new SessionClient(ctx.endpoint, ctx.secret, topologyOf(ctx).sessions.name, 35_000, ctx.signal);
+  return new SessionClient(
+    ctx.endpoint,
+    ctx.secret,
+    topologyOf(ctx).sessions.name,
+    35_000,
+    ctx.signal,
+    (reply, sentAt) => ctx.recording?.add(reply, sentAt),
+  );
+}
+
+/** An event on the timeline of the check that runs now (none when it records none). */
+export function mark(ctx: ScenarioContext, kind: TimelineEventKind, label: string): void {
+  ctx.recording?.mark(kind, label);
+}
+
+/** A step reporter that puts each step a lifecycle operation takes on the timeline, as it begins. */
+export function markingReporter(ctx: ScenarioContext): StepReporter {
+  return {
+    step: (title, work) => {
+      mark(ctx, /^restart /.test(title) ? "restart" : /^drain /.test(title) ? "drain" : "step", title);
+      return work();
+    },
+    warn: () => {},
+    info: () => {},
+  };
 }
 
 export function randomNonce(): string {
@@ -67,6 +94,7 @@ export async function holders(ctx: ScenarioContext, key: string): Promise<Record
 /** Take a node down (SIGKILL or graceful stop), remembering to bring it back. */
 export async function takeDown(ctx: ScenarioContext, node: string, mode: "kill" | "stop"): Promise<void> {
   ctx.down.add(node);
+  mark(ctx, mode, `${mode} ${node}`);
   if (mode === "kill") {
     const how = await ctx.driver.killNode({ node });
     if (how) ctx.reporter.warn(how);
@@ -75,7 +103,9 @@ export async function takeDown(ctx: ScenarioContext, node: string, mode: "kill" 
 
 /** Bring a node this run took down back, healthy, and put it back into the balancer's rotation. */
 export async function restore(ctx: ScenarioContext, node: string): Promise<void> {
+  mark(ctx, "restore", `restore ${node}`);
   await restoreNode(ctx.driver, node);
+  mark(ctx, "back", `${node} back`);
   ctx.down.delete(node);
 }
 

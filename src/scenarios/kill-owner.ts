@@ -21,18 +21,23 @@ async function run(ctx: ScenarioContext): Promise<Check[]> {
   const checks: Check[] = [];
   for (const node of appNodes(ctx)) {
     checks.push(
-      await timed("kill-owner", `kill-owner ${node}`, async () => {
-        const session = await sessionServedBy(ctx, node);
-        const report = await runFailover(ctx, { mode: "kill", keepDown: false, session });
-        const failed = report.checks.filter((c) => !c.ok);
-        return {
-          ok: report.ok,
-          detail: report.ok
-            ? `killed ${node}; ${report.after?.node} served session ${report.sessionId.slice(0, 8)}… ${report.timeToFirstGoodMs} ms later, nonce intact, counter ${report.before.counter}→${report.after?.counter}`
-            : failed.map((c) => `${c.name}: ${c.detail}`).join("; "),
-          data: report,
-        };
-      }),
+      await timed(
+        "kill-owner",
+        `kill-owner ${node}`,
+        async () => {
+          const session = await sessionServedBy(ctx, node);
+          const report = await runFailover(ctx, { mode: "kill", keepDown: false, session });
+          const failed = report.checks.filter((c) => !c.ok);
+          return {
+            ok: report.ok,
+            detail: report.ok
+              ? `killed ${node}; ${report.after?.node} served session ${report.sessionId.slice(0, 8)}… ${report.timeToFirstGoodMs} ms later, nonce intact, counter ${report.before.counter}→${report.after?.counter}`
+              : failed.map((c) => `${c.name}: ${c.detail}`).join("; "),
+            data: report,
+          };
+        },
+        ctx,
+      ),
     );
   }
   return checks;

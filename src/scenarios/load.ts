@@ -70,15 +70,18 @@ export class SessionLoad {
     into.maxMs = Math.max(into.maxMs, r.ms);
     if (r.status !== 200 || r.body.counter === undefined) {
       into.failed++;
+      this.ctx.recording?.classify(r, "failed");
       this.note(`HTTP ${r.status} ${r.error ?? r.body.error ?? ""} (${r.servedBy ?? "-"})`);
       return;
     }
     const got = r.body.counter;
     if (r.body.sessionId !== s.id || r.body.nonce !== s.nonce) {
       into.empty++;
+      this.ctx.recording?.classify(r, "empty");
       this.note(`session ${s.id.slice(0, 8)}… came back empty (counter ${got}, expected ${s.counter + 1})`);
     } else if (got < s.counter + 1) {
       into.stale++;
+      this.ctx.recording?.classify(r, "stale");
       this.note(
         `session ${s.id.slice(0, 8)}… read counter ${got - 1}, its last write was ${s.counter} (served by ${r.servedBy ?? "-"})`,
       );

@@ -1,6 +1,7 @@
 import { isPhpclusterError } from "../errors.js";
 import type { Topology } from "../topology/index.js";
 import type { ScenarioContext } from "./context.js";
+import { type Timeline, TimelineRecorder } from "./timeline.js";
 
 export interface Check {
   /** e.g. "kill-owner app1" */
@@ -10,6 +11,8 @@ export interface Check {
   detail: string;
   durationMs: number;
   data?: unknown;
+  /** The check's requests and events, when it put load on the cluster (see `timed`'s `ctx`). */
+  timeline?: Timeline;
 }
 
 export interface VerifyReport {
@@ -44,24 +47,36 @@ export interface Scenario {
   byDefault?(topology: Topology): boolean;
 }
 
-/** Time a check; an exception becomes a failed check with its message (an interruption does not). */
+/**
+ * Time a check; an exception becomes a failed check with its message (an interruption does not).
+ * With `ctx`, the check records its timeline: every probe its clients send, and the events the
+ * scenario marks (kills, returns, restarts, drains).
+ */
 export async function timed(
   scenario: string,
   name: string,
   work: () => Promise<{ ok: boolean; detail: string; data?: unknown }>,
+  ctx?: ScenarioContext,
 ): Promise<Check> {
   const t0 = performance.now();
+  const recorder = ctx ? new TimelineRecorder() : undefined;
+  const outer = ctx?.recording;
+  if (ctx) ctx.recording = recorder;
+  const withTimeline = (check: Check): Check =>
+    recorder && recorder.size > 0 ? { ...check, timeline: recorder.toJSON() } : check;
   try {
     const r = await work();
-    return { name, scenario, ...r, durationMs: Math.round(performance.now() - t0) };
+    return withTimeline({ name, scenario, ...r, durationMs: Math.round(performance.now() - t0) });
   } catch (err) {
     if (isPhpclusterError(err, "CANCELLED")) throw err;
-    return {
+    return withTimeline({
       name,
       scenario,
       ok: false,
       detail: (err as Error).message,
       durationMs: Math.round(performance.now() - t0),
-    };
+    });
+  } finally {
+    if (ctx) ctx.recording = outer;
   }
 }

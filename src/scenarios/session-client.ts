@@ -48,6 +48,8 @@ export class SessionClient {
     private readonly timeoutMs = 35_000,
     /** Ctrl-C: every request in flight ends at once (a probe then answers status 0). */
     private readonly signal?: AbortSignal | undefined,
+    /** Told of every probe's reply, with its performance.now() when it was sent (a scenario's timeline). */
+    private readonly onReply?: (reply: ProbeReply, sentAt: number) => void,
   ) {
     const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host;
     this.base = `${endpoint.scheme ?? "http"}://${host}:${endpoint.port}`;
@@ -107,7 +109,12 @@ export class SessionClient {
 
   /** One request to the probe: increments the session counter (and stores a nonce when given). */
   probe(params: { nonce?: string; pad?: number } = {}): Promise<ProbeReply> {
-    return new Promise((resolve) => {
+    return new Promise<ProbeReply>((answer) => {
+      const sentAt = performance.now();
+      const resolve = (reply: ProbeReply) => {
+        this.onReply?.(reply, sentAt);
+        answer(reply);
+      };
       this.request(
         this.query({ nonce: params.nonce, pad: params.pad }),
         (res, t0) => {

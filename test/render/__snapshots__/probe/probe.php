@@ -42,6 +42,16 @@ function phpcluster_opcache_enabled(): bool
     return is_array($status) && !empty($status['opcache_enabled']);
 }
 
+/** libmemcached's version from its hex constant (0x01000018 is 1.0.18), or null without the extension. */
+function phpcluster_libmemcached_version(): ?string
+{
+    if (!defined('Memcached::LIBMEMCACHED_VERSION_HEX')) {
+        return null;
+    }
+    $hex = sprintf('%08x', constant('Memcached::LIBMEMCACHED_VERSION_HEX'));
+    return (int) substr($hex, 0, 2) . '.' . (int) substr($hex, 2, 3) . '.' . (int) substr($hex, 5, 3);
+}
+
 $secret = getenv('PHPCLUSTER_PROBE_SECRET');
 $given = $_SERVER['HTTP_X_PHPCLUSTER_SECRET'] ?? '';
 if (!is_string($secret) || $secret === '' || !is_string($given) || !hash_equals($secret, $given)) {
@@ -88,6 +98,12 @@ if ($action === 'ini') {
         'opcache' => phpcluster_opcache_enabled(),
         'loadedIni' => php_ini_loaded_file(),
         'scanned' => php_ini_scanned_files(),
+        'versions' => [
+            'php' => PHP_VERSION,
+            'server' => $_SERVER['SERVER_SOFTWARE'] ?? null,
+            'memcached' => phpversion('memcached') ?: null,
+            'libmemcached' => phpcluster_libmemcached_version(),
+        ],
     ]);
 }
 
