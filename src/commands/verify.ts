@@ -27,6 +27,7 @@ export function formatVerify(r: VerifyReport, s: Style, width?: number): string 
     }),
     `${r.ok ? s.ok("✔") : s.err("✖")} ${r.checks.filter((c) => c.ok).length} of ${r.checks.length} checks passed in ${(r.durationMs / 1000).toFixed(1)} s`,
     ...(r.junit ? [`JUnit report written to ${s.path(r.junit)}`] : []),
+    ...(r.html ? [`HTML report written to ${s.path(r.html)}`] : []),
   ].join("\n");
 }
 
@@ -37,6 +38,10 @@ export function configure(cmd: Command, app: App): void {
     )
     .addOption(new Option("--scenario <name...>", "run only these scenarios").choices([...SCENARIOS]))
     .option("--junit <file>", "also write the report as JUnit XML")
+    .option(
+      "--report <file>",
+      "also write the report as one self-contained HTML file, with a timeline of every request",
+    )
     .option(
       "--sessions <n>",
       "sessions the load scenarios keep busy (memcached-node-loss, memcached-restart)",
@@ -49,22 +54,31 @@ export function configure(cmd: Command, app: App): void {
       examples([
         "phpcluster verify",
         "phpcluster verify --json --junit report.xml",
+        "phpcluster verify --report report.html",
         "phpcluster verify --scenario health effective-config",
       ]),
     )
     .action(
       async (
-        opts: { runtime?: RuntimeChoice; scenario?: ScenarioName[]; junit?: string; sessions: number },
+        opts: {
+          runtime?: RuntimeChoice;
+          scenario?: ScenarioName[];
+          junit?: string;
+          report?: string;
+          sessions: number;
+        },
         command: Command,
       ) => {
         const ctx = app.context(command);
         const junit = opts.junit ? path.resolve(ctx.cwd, opts.junit) : undefined;
+        const html = opts.report ? path.resolve(ctx.cwd, opts.report) : undefined;
         const report = await verifyCluster(
           await openCluster(ctx, opts.runtime),
-          { scenarios: opts.scenario, junit },
+          { scenarios: opts.scenario, junit, html },
           { reporter: ctx.reporter, signal: ctx.signal, load: { sessions: opts.sessions } },
         );
         if (junit) report.junit = shownPath(ctx.cwd, junit);
+        if (html) report.html = shownPath(ctx.cwd, html);
         if (!report.ok) {
           ctx.reporter.detail(report, formatVerify);
           const failed = report.checks.filter((c) => !c.ok);

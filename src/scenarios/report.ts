@@ -23,6 +23,10 @@ export interface VerifyReport {
   checks: Check[];
   /** Where `--junit` wrote the JUnit XML (relative to the working directory when shorter). */
   junit?: string;
+  /** Where `--report` wrote the HTML report (likewise). */
+  html?: string;
+  /** What the app nodes run, as their probe reports it: PHP, the web server, php-memcached, libmemcached, the memcached servers (values that differ between nodes are listed together). */
+  versions?: Record<string, string>;
 }
 
 /** The scenario names (a contract: tests and CI pipelines outside the project use them). */

@@ -1,9 +1,10 @@
 import path from "node:path";
 import { writeFileAtomically } from "../files/write.js";
+import { PROBE_PATH, PROBE_SECRET_HEADER } from "../render/index.js";
 import type { OpenCluster } from "../runtime/index.js";
 import { throwIfAborted } from "../runtime/kit/index.js";
 import type { Progress } from "../runtime/lifecycle.js";
-import type { ScenarioContext } from "./context.js";
+import { appNodes, type ScenarioContext } from "./context.js";
 import { withScenarioContext } from "./failover.js";
 import { junitXml } from "./junit.js";
 import { defaultScenarios, type ScenarioName, scenarioNamed } from "./registry.js";
@@ -44,19 +45,58 @@ export async function runVerify(ctx: ScenarioContext, scenarios: ScenarioName[])
     checks.push(...result);
     if (name === "health" && result.some((c) => !c.ok)) healthy = false;
   }
+  const durationMs = Math.round(performance.now() - t0);
+  const versions = await collectVersions(ctx);
   return {
     cluster: ctx.driver.cluster.topology.name,
     runtime: ctx.driver.name,
     ok: checks.every((c) => c.ok),
-    durationMs: Math.round(performance.now() - t0),
+    durationMs,
     checks,
+    ...(Object.keys(versions).length > 0 ? { versions } : {}),
   };
+}
+
+/**
+ * What the app nodes run, from each one's probe (best effort: a node that does not answer is
+ * left out, and the report says nothing rather than fail); values that differ are listed together.
+ */
+async function collectVersions(ctx: ScenarioContext): Promise<Record<string, string>> {
+  const seen = new Map<string, Set<string>>();
+  const add = (key: string, value: unknown) => {
+    if (typeof value !== "string" || value === "") return;
+    seen.set(key, (seen.get(key) ?? new Set()).add(value));
+  };
+  await Promise.all(
+    appNodes(ctx)
+      .filter((n) => !ctx.down.has(n))
+      .map(async (node) => {
+        try {
+          const reply = await ctx.driver.httpGetNode({
+            node,
+            path: `${PROBE_PATH}?action=ini`,
+            headers: { [PROBE_SECRET_HEADER]: ctx.secret },
+          });
+          if (reply.status !== 200) return;
+          const v = (JSON.parse(reply.body) as { versions?: Record<string, unknown> }).versions ?? {};
+          for (const key of ["php", "server", "memcached", "libmemcached"]) add(key, v[key]);
+          const servers = v.memcachedServers;
+          if (servers && typeof servers === "object")
+            for (const version of Object.values(servers)) add("memcachedServers", version);
+        } catch {
+          // a node that does not answer has no version to tell
+        }
+      }),
+  );
+  return Object.fromEntries([...seen].map(([k, values]) => [k, [...values].sort().join(", ")]));
 }
 
 export interface VerifyOptions {
   scenarios?: ScenarioName[] | undefined;
   /** Also write the report as JUnit XML here (absolute). */
   junit?: string | undefined;
+  /** Also write the report as one self-contained HTML file here (absolute). */
+  html?: string | undefined;
 }
 
 /** `phpcluster verify`: the cluster must run; holds its lock; restores whatever a scenario left down. */
@@ -68,5 +108,9 @@ export async function verifyCluster(
   const scenarios = opts.scenarios?.length ? opts.scenarios : defaultScenarios(open.cluster.topology);
   const report = await withScenarioContext(open, "verify", progress, (ctx) => runVerify(ctx, scenarios));
   if (opts.junit) await writeFileAtomically(path.resolve(opts.junit), await junitXml(report));
+  if (opts.html) {
+    const { verifyHtml } = await import("./report-html.js"); // only with --report
+    await writeFileAtomically(path.resolve(opts.html), await verifyHtml(report));
+  }
   return report;
 }

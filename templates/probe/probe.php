@@ -52,6 +52,32 @@ function phpcluster_libmemcached_version(): ?string
     return (int) substr($hex, 0, 2) . '.' . (int) substr($hex, 2, 3) . '.' . (int) substr($hex, 5, 3);
 }
 
+/**
+ * Each Memcached server of session.save_path with the version it reports ("host:port" => "1.6.18");
+ * one that does not answer within half a second is left out.
+ */
+function phpcluster_memcached_servers(): array
+{
+    if (!class_exists('Memcached')) {
+        return [];
+    }
+    $m = new Memcached();
+    $m->setOption(Memcached::OPT_CONNECT_TIMEOUT, 500);
+    $m->setOption(Memcached::OPT_RETRY_TIMEOUT, 1);
+    foreach (explode(',', (string) ini_get('session.save_path')) as $entry) {
+        $entry = trim(preg_replace('/^PERSISTENT=\S+\s+/', '', trim($entry)) ?? '');
+        if (preg_match('/^(.+):(\d+)(?::\d+)?$/D', $entry, $m2) === 1) {
+            $m->addServer($m2[1], (int) $m2[2]);
+        }
+    }
+    $versions = $m->getVersion();
+    $m->quit();
+    if (!is_array($versions)) {
+        return [];
+    }
+    return array_filter($versions, static fn ($v) => is_string($v) && $v !== '255.255.255');
+}
+
 $secret = getenv('PHPCLUSTER_PROBE_SECRET');
 $given = $_SERVER['HTTP_X_PHPCLUSTER_SECRET'] ?? '';
 if (!is_string($secret) || $secret === '' || !is_string($given) || !hash_equals($secret, $given)) {
@@ -103,6 +129,7 @@ if ($action === 'ini') {
             'server' => $_SERVER['SERVER_SOFTWARE'] ?? null,
             'memcached' => phpversion('memcached') ?: null,
             'libmemcached' => phpcluster_libmemcached_version(),
+            'memcachedServers' => (object) phpcluster_memcached_servers(),
         ],
     ]);
 }

@@ -4,13 +4,14 @@ import { XMLParser } from "fast-xml-parser";
 import { afterAll, describe, expect, it } from "vitest";
 import { REPO, runCli, tempDir } from "../helpers/cli.js";
 import { freePortBlock, liveGroupMembers, recordedProcesses } from "../helpers/cluster.js";
+import { CHROMIUM, readReport } from "../helpers/report-page.js";
 import { requireBinary } from "../helpers/validators.js";
 
 /**
  * `failover` and `verify` end to end on the native runtime: real nginx, Apache+mod_php and
  * memcached, nodes killed for real. Each cluster is a copy of an example with free ports.
  */
-for (const bin of ["nginx", "apache2", "memcached"]) requireBinary(bin);
+for (const bin of ["nginx", "apache2", "memcached", path.basename(CHROMIUM)]) requireBinary(bin);
 
 interface Made {
   dir: string;
@@ -86,7 +87,8 @@ describe("verify passes on every example topology", () => {
     const m = await fromExample(example);
     await create(m);
     const junit = path.join(m.dir, "report.xml");
-    const r = await cli(m, ["verify", "--json", "--junit", junit]);
+    const html = path.join(m.dir, "report.html");
+    const r = await cli(m, ["verify", "--json", "--junit", junit, "--report", html]);
     const doc = JSON.parse(r.stdout);
     const failed = (doc.data?.checks ?? doc.error?.details?.report?.checks ?? []).filter(
       (c: CheckJson) => !c.ok,
@@ -111,6 +113,37 @@ describe("verify passes on every example topology", () => {
     expect(text.exitCode, text.stderr).toBe(0);
     expect(text.stdout).toContain("JUnit report written to health.xml");
     expect(parseJunit(path.join(m.dir, "health.xml")).map((c) => c.name)).toContain("health");
+    // --json carries every load-bearing check's timeline; the HTML report draws each one
+    const withTimeline = (
+      doc.data.checks as (CheckJson & { timeline?: { t: number[]; events: unknown[] } })[]
+    )
+      .filter((c) => c.timeline)
+      .map((c) => c.name);
+    expect(withTimeline).toEqual(
+      expect.arrayContaining([
+        "kill-mid-request",
+        "rolling-restart",
+        ...names.filter((n) => n.startsWith("kill-owner ")),
+      ]),
+    );
+    expect(doc.data.html).toBe("report.html");
+    expect(Object.keys(doc.data.versions ?? {})).toEqual(expect.arrayContaining(["php", "memcached"]));
+    const page = await readReport(html, `verify-${example.replace(".yml", "")}.png`);
+    expect(page.errors).toEqual([]);
+    expect(page.requests).toEqual([]);
+    expect(page.title).toContain("passed");
+    expect(page.rowsWithoutScript).toHaveLength(names.length);
+    expect(page.rowsWithoutScript[0]).toContain(names[0]);
+    expect(page.charts.map((c) => c.check.replace(": every request", ""))).toEqual(withTimeline);
+    for (const c of page.charts) {
+      expect(c, c.check).toMatchObject({ drawn: true });
+      expect(c.series, c.check).toBeGreaterThanOrEqual(1);
+      expect(c.points, c.check).toBeGreaterThan(0);
+      expect(c.inked, c.check).toBeGreaterThan(1000);
+    }
+    // the kill and the return are on the chart of a check that killed a node
+    const killOwner = page.charts.find((c) => c.check.startsWith("kill-owner "));
+    expect(killOwner?.events).toBeGreaterThanOrEqual(2);
   });
 });
 
