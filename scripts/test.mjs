@@ -14,6 +14,9 @@ import readline from "node:readline";
 const SWARM = "test/runtime/swarm.e2e.test.ts";
 const vitest = ["node_modules/vitest/vitest.mjs", "run"];
 const children = new Set();
+/** Each lane's last lines: a failing lane's are printed again at the end, where a log's tail shows them. */
+const TAIL = 80;
+const tails = new Map();
 
 function lane(name, args) {
   return new Promise((resolve) => {
@@ -27,7 +30,13 @@ function lane(name, args) {
         [child.stdout, process.stdout],
         [child.stderr, process.stderr],
       ]) {
-        readline.createInterface({ input: from }).on("line", (line) => to.write(`[${name}] ${line}\n`));
+        readline.createInterface({ input: from }).on("line", (line) => {
+          to.write(`[${name}] ${line}\n`);
+          const tail = tails.get(name) ?? [];
+          tail.push(line);
+          if (tail.length > TAIL) tail.shift();
+          tails.set(name, tail);
+        });
       }
     }
     child.on("close", (code, signal) => {
@@ -52,5 +61,13 @@ const [others, swarm] = await Promise.all([
   lane("e2e", ["--project", "e2e", "--exclude", SWARM]),
   lane("swarm", ["--project", "e2e", SWARM]),
 ]);
+for (const [name, code] of [
+  ["e2e", others],
+  ["swarm", swarm],
+]) {
+  if (code === 0) continue;
+  console.log(`\n===== lane ${name} failed (exit ${code}): its last ${TAIL} lines again =====`);
+  for (const line of tails.get(name) ?? []) console.log(`[${name}] ${line}`);
+}
 console.log(`e2e lanes: others exit ${others}, swarm exit ${swarm}`);
 process.exit(others || swarm);

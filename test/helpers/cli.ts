@@ -52,3 +52,20 @@ export function snapshotTree(dir: string): Record<string, string> {
   walk(dir);
   return out;
 }
+
+/**
+ * What a `verify --json` run said, for a failed assertion's message: one line a check (its
+ * timeline left out: thousands of numbers), or the output's tail when it is not that document.
+ */
+export function checksOf(stdout: string): string {
+  try {
+    type Checks = { name: string; ok: boolean; detail: string }[];
+    // a pass carries the report as data; a failure as data.report
+    const doc = JSON.parse(stdout) as { data?: { checks?: Checks; report?: { checks?: Checks } } };
+    const checks = doc.data?.checks ?? doc.data?.report?.checks;
+    if (checks) return checks.map((c) => `${c.ok ? "pass" : "FAIL"} ${c.name}: ${c.detail}`).join("\n");
+  } catch {
+    // not one JSON document
+  }
+  return stdout.slice(-3000);
+}

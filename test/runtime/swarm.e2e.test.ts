@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Browser } from "../helpers/browser.js";
-import { REPO, runCli } from "../helpers/cli.js";
+import { checksOf, REPO, runCli } from "../helpers/cli.js";
 import { readSecretOf } from "../helpers/cluster.js";
 
 const BED = process.env.PHPCLUSTER_BED ?? "/tmp/pcbed";
@@ -293,7 +293,7 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
 
   it("verify passes every scenario of its default run across the hosts, host-drain included", async () => {
     const r = await cli(["verify", "--json"], 900_000);
-    expect(r.exitCode, r.stdout.slice(-3000)).toBe(0);
+    expect(r.exitCode, checksOf(r.stdout)).toBe(0);
     const data = JSON.parse(r.stdout).data as { ok: boolean; checks: { scenario: string; ok: boolean }[] };
     expect(data.ok).toBe(true);
     expect([...new Set(data.checks.map((c) => c.scenario))].sort()).toEqual(
