@@ -181,6 +181,7 @@ function renderSwarm(t: Topology, drained: string[], add: (path: string, content
         ...apps.map((a) => ({ host: a, port: COMPOSE_APP_PORT })),
         { host: "lb", port: COMPOSE_LB_PORT },
       ],
+      clients: apps,
       hostEnv: { task: SWARM_TASK_HOST_ENV, placement: SWARM_PLACEMENT_ENV },
       memoryLock: true,
     };

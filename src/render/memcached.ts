@@ -38,6 +38,11 @@ export interface LauncherConfig {
    */
   witnesses?: { host: string; port: number }[];
   /**
+   * swarm: the app nodes by name. A node's new task has a new address; the switch waits (its
+   * locks held) until each of them has connected to it, so none writes to the peers only.
+   */
+  clients?: string[];
+  /**
    * swarm: the environment variables that hold the task's host (`{{.Node.ID}}`) and every node's
    * host (`node=<id> …`): peers and witnesses on the task's own host answer even when the host
    * is cut off, so they are not asked.

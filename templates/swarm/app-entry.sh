@@ -12,6 +12,11 @@
 # writes); a node never seen yet gets 127.0.0.1, where nothing listens: refused at once, so the
 # client moves to the replica.
 #
+# Each new address is also announced to the node behind it: once it answers there, the key
+# phpcluster.view.<this node> is set to that address on it. A memcached node whose new task
+# returns waits (its sessions' locks held) until every app node has announced its new address, so
+# that no app node still writes to the peers only while another reads the returned copy (stale).
+#
 # Usage: app-entry.sh "<memcached node>..." <apache2 argument>...
 set -eu
 nodes=$1
@@ -55,17 +60,42 @@ while :; do
   [ "$i" -lt 40 ] || break
   sleep 0.25
 done
+# announce() <address>: set phpcluster.view.$PHPCLUSTER_NODE to it on the memcached there (perl-base
+# is in every Debian image); fails while nothing answers there yet
+port=${PHPCLUSTER_MEMCACHED_PORT:-11211}
+announce() {
+  perl -MIO::Socket::INET -e '
+    my ($addr, $port, $node) = @ARGV;
+    my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Timeout => 0.3) or exit 1;
+    $s->autoflush(1);
+    print $s "set phpcluster.view.$node 0 0 " . length($addr) . "\r\n$addr\r\n";
+    my $r = <$s>;
+    exit(defined $r && $r =~ /^STORED/ ? 0 : 1);
+  ' "$1" "$port" "${PHPCLUSTER_NODE:-app}" 2>/dev/null
+}
 write_hosts
 (
   written=$known
+  pending=$known
   while :; do
     sleep 0.5
     resolve
     if [ "$known" != "$written" ]; then
       write_hosts
       echo "phpcluster: memcached addresses:$known" >&2
+      # the nodes whose address changed are announced to from now on, until they answer
+      for kv in $known; do
+        case " $written " in *" $kv "*) ;; *) pending="$pending $kv" ;; esac
+      done
       written=$known
     fi
+    left=""
+    for kv in $pending; do
+      case " $known " in *" $kv "*) ;; *) continue ;; esac # replaced meanwhile
+      [ "${kv#*=}" = 127.0.0.1 ] && continue
+      announce "${kv#*=}" || left="$left $kv"
+    done
+    pending=$left
   done
 ) &
 exec apache2 "$@"

@@ -6,6 +6,7 @@ import { type OpenCluster, openCluster } from "../../src/runtime/index.js";
 import { Browser } from "../helpers/browser.js";
 import { checksOf, runCli, tempDir } from "../helpers/cli.js";
 import { BASE_IMAGE, freeStablePort, requireDocker } from "../helpers/docker.js";
+import { expectDrawnReport, readReport } from "../helpers/report-page.js";
 
 /**
  * The same promises as the native apps suite, in images: every app node has exactly the
@@ -184,10 +185,24 @@ describe.skipIf(!ready)("real PHP applications on the compose runtime", () => {
   });
 
   it("verify passes over HTTPS", async () => {
+    const html = path.join(dir, "report.html");
     const r = await cli(
-      ["verify", "--json", "--scenario", "health", "effective-config", "session-store", "kill-owner"],
+      [
+        "verify",
+        "--json",
+        "--scenario",
+        "health",
+        "effective-config",
+        "session-store",
+        "kill-owner",
+        "--report",
+        html,
+      ],
       600_000,
     );
     expect(r.exitCode, checksOf(r.stdout)).toBe(0);
+    // the HTML report of a compose run: every kill-owner timeline drawn in a real browser
+    const checks = JSON.parse(r.stdout).data.checks as { name: string; timeline?: unknown }[];
+    expectDrawnReport(await readReport(html, "verify-compose.png"), checks, expect);
   }, 600_000);
 });

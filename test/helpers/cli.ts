@@ -60,9 +60,12 @@ export function snapshotTree(dir: string): Record<string, string> {
 export function checksOf(stdout: string): string {
   try {
     type Checks = { name: string; ok: boolean; detail: string }[];
-    // a pass carries the report as data; a failure as data.report
-    const doc = JSON.parse(stdout) as { data?: { checks?: Checks; report?: { checks?: Checks } } };
-    const checks = doc.data?.checks ?? doc.data?.report?.checks;
+    // a pass carries the report as data; a failure in error.details
+    const doc = JSON.parse(stdout) as {
+      data?: { checks?: Checks };
+      error?: { details?: { report?: { checks?: Checks } } };
+    };
+    const checks = doc.data?.checks ?? doc.error?.details?.report?.checks;
     if (checks) return checks.map((c) => `${c.ok ? "pass" : "FAIL"} ${c.name}: ${c.detail}`).join("\n");
   } catch {
     // not one JSON document

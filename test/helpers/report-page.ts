@@ -92,3 +92,23 @@ export async function readReport(file: string, artifact: string): Promise<Report
     await browser.close();
   }
 }
+
+/** What every `verify --report` page must show: no errors, no requests, the table, every timeline drawn. */
+export function expectDrawnReport(
+  page: ReportReading,
+  checks: { name: string; timeline?: unknown }[],
+  expect: typeof import("vitest").expect,
+): void {
+  expect(page.errors).toEqual([]);
+  expect(page.requests).toEqual([]);
+  expect(page.rowsWithoutScript).toHaveLength(checks.length);
+  const withTimeline = checks.filter((c) => c.timeline).map((c) => c.name);
+  expect(withTimeline.length).toBeGreaterThan(0);
+  expect(page.charts.map((c) => c.check.replace(": every request", ""))).toEqual(withTimeline);
+  for (const c of page.charts) {
+    expect(c.drawn, c.check).toBe(true);
+    expect(c.series, c.check).toBeGreaterThanOrEqual(1);
+    expect(c.points, c.check).toBeGreaterThan(0);
+    expect(c.inked, c.check).toBeGreaterThan(1000);
+  }
+}

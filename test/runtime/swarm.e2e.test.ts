@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Browser } from "../helpers/browser.js";
 import { checksOf, REPO, runCli } from "../helpers/cli.js";
 import { readSecretOf } from "../helpers/cluster.js";
+import { expectDrawnReport, readReport } from "../helpers/report-page.js";
 
 const BED = process.env.PHPCLUSTER_BED ?? "/tmp/pcbed";
 const sock = (i: number) => `unix://${BED}/bed${i}/docker.sock`;
@@ -292,9 +293,17 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
   }, 900_000);
 
   it("verify passes every scenario of its default run across the hosts, host-drain included", async () => {
-    const r = await cli(["verify", "--json"], 900_000);
+    const html = path.join(dir, "report.html");
+    const r = await cli(["verify", "--json", "--report", html], 900_000);
     expect(r.exitCode, checksOf(r.stdout)).toBe(0);
-    const data = JSON.parse(r.stdout).data as { ok: boolean; checks: { scenario: string; ok: boolean }[] };
+    const data = JSON.parse(r.stdout).data as {
+      ok: boolean;
+      checks: { name: string; scenario: string; ok: boolean; timeline?: unknown }[];
+    };
+    // the HTML report of a swarm run, host-drain's timeline among the charts, drawn in a real browser
+    const page = await readReport(html, "verify-swarm.png");
+    expectDrawnReport(page, data.checks, expect);
+    expect(page.charts.some((c) => c.check.startsWith("host-drain"))).toBe(true);
     expect(data.ok).toBe(true);
     expect([...new Set(data.checks.map((c) => c.scenario))].sort()).toEqual(
       [
