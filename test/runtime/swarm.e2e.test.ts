@@ -4,10 +4,10 @@
  * pulled by the other hosts; real containers killed on their own host's engine.
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Browser } from "../helpers/browser.js";
 import { checksOf, REPO, runCli } from "../helpers/cli.js";
 import { readSecretOf } from "../helpers/cluster.js";
@@ -109,6 +109,17 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
     expect(r.exitCode, r.stderr).toBe(data.nodes.every((n) => n.state === "running") ? 0 : 9); // 9: degraded
     return data;
   };
+
+  // a failed test keeps every node's log (the memcached launchers say each recovery and its
+  // figures) under test/artifacts/, for the CI job to keep: the cluster is gone afterwards
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== "fail" || !file) return;
+    const logs = await cli(["logs", "-n", "400"], 120_000);
+    const out = path.join(REPO, "test", "artifacts");
+    mkdirSync(out, { recursive: true });
+    const slug = ctx.task.name.replace(/[^A-Za-z0-9]+/g, "-").slice(0, 60);
+    writeFileSync(path.join(out, `swarm-${slug}.log`), `${logs.stdout}\n${logs.stderr}`);
+  });
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "phpcluster-swarm-"));
