@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Liquid } from "liquidjs";
+import { Liquid, type LiquidOptions } from "liquidjs";
 
 /**
  * `templates/` at the package root. The same relative URL works from `src/render/` (vitest, tsx)
@@ -8,16 +8,25 @@ import { Liquid } from "liquidjs";
  */
 export const TEMPLATES_DIR = new URL("../../templates/", import.meta.url);
 
-const engine = new Liquid({
-  root: fileURLToPath(TEMPLATES_DIR),
-  extname: "",
-  strictVariables: true,
-  strictFilters: true,
-  ownPropertyOnly: true,
-  // `{%-` trims up to one line break, never the blank lines the templates keep on purpose.
-  greedy: false,
-  cache: true,
-});
+/**
+ * A Liquid engine over `templates/`: strict (a missing variable or filter is an error), own
+ * properties only; `{%-` trims up to one line break, never the blank lines the templates keep on
+ * purpose. `extra` adds options (the HTML report escapes every output).
+ */
+export function templateEngine(extra: LiquidOptions = {}): Liquid {
+  return new Liquid({
+    root: fileURLToPath(TEMPLATES_DIR),
+    extname: "",
+    strictVariables: true,
+    strictFilters: true,
+    ownPropertyOnly: true,
+    greedy: false,
+    cache: true,
+    ...extra,
+  });
+}
+
+const engine = templateEngine();
 
 /** Render `templates/<name>` with Liquid. Synchronous, so the render stage stays a pure function. */
 export function renderTemplate(name: string, context: object): string {

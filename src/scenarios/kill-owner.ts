@@ -1,7 +1,7 @@
 import { fail } from "../errors.js";
 import { appNodes, type ScenarioContext } from "./context.js";
 import { openSession, runFailover } from "./failover.js";
-import { type Check, type Scenario, timed } from "./report.js";
+import { type Check, recorded, type Scenario } from "./report.js";
 
 /** A fresh session whose last request was served by `node` (bounded number of tries). */
 async function sessionServedBy(ctx: ScenarioContext, node: string) {
@@ -21,23 +21,18 @@ async function run(ctx: ScenarioContext): Promise<Check[]> {
   const checks: Check[] = [];
   for (const node of appNodes(ctx)) {
     checks.push(
-      await timed(
-        "kill-owner",
-        `kill-owner ${node}`,
-        async () => {
-          const session = await sessionServedBy(ctx, node);
-          const report = await runFailover(ctx, { mode: "kill", keepDown: false, session });
-          const failed = report.checks.filter((c) => !c.ok);
-          return {
-            ok: report.ok,
-            detail: report.ok
-              ? `killed ${node}; ${report.after?.node} served session ${report.sessionId.slice(0, 8)}… ${report.timeToFirstGoodMs} ms later, nonce intact, counter ${report.before.counter}→${report.after?.counter}`
-              : failed.map((c) => `${c.name}: ${c.detail}`).join("; "),
-            data: report,
-          };
-        },
-        ctx,
-      ),
+      await recorded(ctx, "kill-owner", `kill-owner ${node}`, async () => {
+        const session = await sessionServedBy(ctx, node);
+        const report = await runFailover(ctx, { mode: "kill", keepDown: false, session });
+        const failed = report.checks.filter((c) => !c.ok);
+        return {
+          ok: report.ok,
+          detail: report.ok
+            ? `killed ${node}; ${report.after?.node} served session ${report.sessionId.slice(0, 8)}… ${report.timeToFirstGoodMs} ms later, nonce intact, counter ${report.before.counter}→${report.after?.counter}`
+            : failed.map((c) => `${c.name}: ${c.detail}`).join("; "),
+          data: report,
+        };
+      }),
     );
   }
   return checks;

@@ -1,7 +1,7 @@
 import { restartNode } from "../runtime/lifecycle.js";
 import { cacheNodes, mark, restore, type ScenarioContext, takeDown, topologyOf } from "./context.js";
 import { describeCounts, type LoadCounts, SessionLoad } from "./load.js";
-import { type Check, type Scenario, timed } from "./report.js";
+import { type Check, recorded, type Scenario } from "./report.js";
 
 const NOT_REPLICATED =
   "with sessions.replicas 0 there is no second copy: a memcached node that crashes loses the sessions it holds; " +
@@ -20,50 +20,45 @@ function verdict(during: LoadCounts, end: LoadCounts): boolean {
  */
 async function runLoss(ctx: ScenarioContext): Promise<Check[]> {
   return [
-    await timed(
-      "memcached-node-loss",
-      "memcached-node-loss",
-      async () => {
-        const t = topologyOf(ctx);
-        if (cacheNodes(ctx).length < 2) {
-          return {
-            ok: false,
-            detail:
-              "one memcached node: losing it loses every session (set memcached.nodes ≥ 2 and sessions.replicas ≥ 1)",
-          };
-        }
-        const load = new SessionLoad(ctx, ctx.load);
-        await load.open();
-        load.start();
-        const away: string[] = [];
-        try {
-          for (const node of cacheNodes(ctx)) {
-            await load.run(800);
-            await takeDown(ctx, node, "kill");
-            await load.run(1200);
-            await restore(ctx, node);
-            const r = (await ctx.driver.inspect({ nodes: [node] }))[node]?.recovery;
-            away.push(
-              `${node} back ${r ? `in ${(r.awayMs / 1000).toFixed(1)} s after its start, ${r.copied} keys copied` : "warm"}`,
-            );
-          }
-          await load.run(800);
-        } finally {
-          await load.stop();
-        }
-        const end = await load.check();
-        const ok = verdict(load.counts, end);
+    await recorded(ctx, "memcached-node-loss", "memcached-node-loss", async () => {
+      const t = topologyOf(ctx);
+      if (cacheNodes(ctx).length < 2) {
         return {
-          ok,
+          ok: false,
           detail:
-            `each memcached node killed and brought back under ${load.size} sessions: ${describeCounts(load.counts)}; at the end ${end.empty} empty, ${end.stale} stale (${away.join("; ")})` +
-            (t.sessions.replicas === 0 ? `; ${NOT_REPLICATED}` : "") +
-            (ok ? "" : ` — ${load.samples.join("; ")}`),
-          data: { sessions: load.size, during: load.counts, end, samples: load.samples },
+            "one memcached node: losing it loses every session (set memcached.nodes ≥ 2 and sessions.replicas ≥ 1)",
         };
-      },
-      ctx,
-    ),
+      }
+      const load = new SessionLoad(ctx, ctx.load);
+      await load.open();
+      load.start();
+      const away: string[] = [];
+      try {
+        for (const node of cacheNodes(ctx)) {
+          await load.run(800);
+          await takeDown(ctx, node, "kill");
+          await load.run(1200);
+          await restore(ctx, node);
+          const r = (await ctx.driver.inspect({ nodes: [node] }))[node]?.recovery;
+          away.push(
+            `${node} back ${r ? `in ${(r.awayMs / 1000).toFixed(1)} s after its start, ${r.copied} keys copied` : "warm"}`,
+          );
+        }
+        await load.run(800);
+      } finally {
+        await load.stop();
+      }
+      const end = await load.check();
+      const ok = verdict(load.counts, end);
+      return {
+        ok,
+        detail:
+          `each memcached node killed and brought back under ${load.size} sessions: ${describeCounts(load.counts)}; at the end ${end.empty} empty, ${end.stale} stale (${away.join("; ")})` +
+          (t.sessions.replicas === 0 ? `; ${NOT_REPLICATED}` : "") +
+          (ok ? "" : ` — ${load.samples.join("; ")}`),
+        data: { sessions: load.size, during: load.counts, end, samples: load.samples },
+      };
+    }),
   ];
 }
 
@@ -73,48 +68,43 @@ async function runLoss(ctx: ScenarioContext): Promise<Check[]> {
  */
 async function runRestart(ctx: ScenarioContext): Promise<Check[]> {
   return [
-    await timed(
-      "memcached-restart",
-      "memcached-restart",
-      async () => {
-        const t = topologyOf(ctx);
-        const load = new SessionLoad(ctx, ctx.load);
-        await load.open();
-        load.start();
-        const times: string[] = [];
-        try {
-          for (const node of cacheNodes(ctx)) {
-            await load.run(800);
-            ctx.down.add(node);
-            const t0 = performance.now();
-            mark(ctx, "restart", `restart ${node}`);
-            await restartNode(ctx.driver, node, { timeoutMs: 60_000, signal: ctx.signal });
-            mark(ctx, "back", `${node} back`);
-            ctx.down.delete(node);
-            const r = (await ctx.driver.inspect({ nodes: [node] }))[node]?.recovery;
-            times.push(
-              `${node} ${Math.round(performance.now() - t0)} ms${r ? ` (copy ${r.copyMs} ms, ${r.copied} keys, requests held ${r.holdMs} ms)` : ""}`,
-            );
-          }
+    await recorded(ctx, "memcached-restart", "memcached-restart", async () => {
+      const t = topologyOf(ctx);
+      const load = new SessionLoad(ctx, ctx.load);
+      await load.open();
+      load.start();
+      const times: string[] = [];
+      try {
+        for (const node of cacheNodes(ctx)) {
           await load.run(800);
-        } finally {
-          await load.stop();
+          ctx.down.add(node);
+          const t0 = performance.now();
+          mark(ctx, "restart", `restart ${node}`);
+          await restartNode(ctx.driver, node, { timeoutMs: 60_000, signal: ctx.signal });
+          mark(ctx, "back", `${node} back`);
+          ctx.down.delete(node);
+          const r = (await ctx.driver.inspect({ nodes: [node] }))[node]?.recovery;
+          times.push(
+            `${node} ${Math.round(performance.now() - t0)} ms${r ? ` (copy ${r.copyMs} ms, ${r.copied} keys, requests held ${r.holdMs} ms)` : ""}`,
+          );
         }
-        const end = await load.check();
-        const lossless = end.empty + end.stale + load.counts.empty + load.counts.stale === 0;
-        const replicated = t.sessions.replicas > 0;
-        const ok = replicated ? verdict(load.counts, end) : lossless;
-        return {
-          ok,
-          detail:
-            `each memcached node restarted under ${load.size} sessions: ${describeCounts(load.counts)}; at the end ${end.empty} empty, ${end.stale} stale; ${times.join(", ")}` +
-            (replicated ? "" : `; ${NOT_REPLICATED}`) +
-            (ok ? "" : ` — ${load.samples.join("; ")}`),
-          data: { sessions: load.size, during: load.counts, end, samples: load.samples },
-        };
-      },
-      ctx,
-    ),
+        await load.run(800);
+      } finally {
+        await load.stop();
+      }
+      const end = await load.check();
+      const lossless = end.empty + end.stale + load.counts.empty + load.counts.stale === 0;
+      const replicated = t.sessions.replicas > 0;
+      const ok = replicated ? verdict(load.counts, end) : lossless;
+      return {
+        ok,
+        detail:
+          `each memcached node restarted under ${load.size} sessions: ${describeCounts(load.counts)}; at the end ${end.empty} empty, ${end.stale} stale; ${times.join(", ")}` +
+          (replicated ? "" : `; ${NOT_REPLICATED}`) +
+          (ok ? "" : ` — ${load.samples.join("; ")}`),
+        data: { sessions: load.size, during: load.counts, end, samples: load.samples },
+      };
+    }),
   ];
 }
 

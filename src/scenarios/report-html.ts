@@ -1,8 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { Liquid } from "liquidjs";
-import { TEMPLATES_DIR } from "../render/templates.js";
+import { TEMPLATES_DIR, templateEngine } from "../render/templates.js";
 import type { VerifyReport } from "./report.js";
 import { outcomeCounts } from "./timeline.js";
 
@@ -12,14 +11,7 @@ const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.ur
 };
 
 /** Its own engine: every `{{ }}` is HTML-escaped (check details and node names are text), raw only where the template says. */
-const engine = new Liquid({
-  root: fileURLToPath(TEMPLATES_DIR),
-  extname: "",
-  strictVariables: true,
-  strictFilters: true,
-  ownPropertyOnly: true,
-  outputEscape: "escape",
-});
+const engine = templateEngine({ outputEscape: "escape" });
 
 const asset = (file: string) => readFileSync(file, "utf8");
 

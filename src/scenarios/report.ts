@@ -51,16 +51,33 @@ export interface Scenario {
   byDefault?(topology: Topology): boolean;
 }
 
-/**
- * Time a check; an exception becomes a failed check with its message (an interruption does not).
- * With `ctx`, the check records its timeline: every probe its clients send, and the events the
- * scenario marks (kills, returns, restarts, drains).
- */
-export async function timed(
+/** Time a check; an exception becomes a failed check with its message (an interruption does not). */
+export function timed(
   scenario: string,
   name: string,
   work: () => Promise<{ ok: boolean; detail: string; data?: unknown }>,
-  ctx?: ScenarioContext,
+): Promise<Check> {
+  return run(scenario, name, work, undefined);
+}
+
+/**
+ * `timed`, for a check that puts load on the cluster: it also records its timeline, every probe
+ * its clients send and the events the scenario marks (kills, returns, restarts, drains).
+ */
+export function recorded(
+  ctx: ScenarioContext,
+  scenario: string,
+  name: string,
+  work: () => Promise<{ ok: boolean; detail: string; data?: unknown }>,
+): Promise<Check> {
+  return run(scenario, name, work, ctx);
+}
+
+async function run(
+  scenario: string,
+  name: string,
+  work: () => Promise<{ ok: boolean; detail: string; data?: unknown }>,
+  ctx: ScenarioContext | undefined,
 ): Promise<Check> {
   const t0 = performance.now();
   const recorder = ctx ? new TimelineRecorder() : undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ScenarioContext } from "../../src/scenarios/context.js";
-import { timed } from "../../src/scenarios/report.js";
+import { recorded, timed } from "../../src/scenarios/report.js";
 import type { ProbeReply } from "../../src/scenarios/session-client.js";
 import { OUTCOMES, outcomeCounts, TIMELINE_CAP, TimelineRecorder } from "../../src/scenarios/timeline.js";
 
@@ -50,20 +50,15 @@ describe("a check's timeline", () => {
     expect(r.size).toBe(TIMELINE_CAP + 5);
   });
 
-  it("timed with a context records into the check, and puts the outer recording back", async () => {
+  it("recorded records into the check, and puts the outer recording back", async () => {
     const ctx = {} as ScenarioContext;
     const outer = new TimelineRecorder();
     ctx.recording = outer;
-    const check = await timed(
-      "kill-owner",
-      "kill-owner app1",
-      async () => {
-        ctx.recording?.add(reply(200, "app1"), performance.now());
-        ctx.recording?.mark("kill", "kill app1");
-        return { ok: true, detail: "" };
-      },
-      ctx,
-    );
+    const check = await recorded(ctx, "kill-owner", "kill-owner app1", async () => {
+      ctx.recording?.add(reply(200, "app1"), performance.now());
+      ctx.recording?.mark("kill", "kill app1");
+      return { ok: true, detail: "" };
+    });
     expect(check.timeline?.nodes).toEqual(["app1"]);
     expect(check.timeline?.events.map((e) => e.kind)).toEqual(["kill"]);
     expect(ctx.recording).toBe(outer);
@@ -72,18 +67,20 @@ describe("a check's timeline", () => {
 
   it("a check that failed keeps what it recorded; one that sent nothing has no timeline", async () => {
     const ctx = {} as ScenarioContext;
-    const failed = await timed(
-      "rolling-restart",
-      "rolling-restart",
-      async () => {
-        ctx.recording?.add(reply(502, "app2"), performance.now());
-        throw new Error("app2 did not come back");
-      },
-      ctx,
-    );
+    const failed = await recorded(ctx, "rolling-restart", "rolling-restart", async () => {
+      ctx.recording?.add(reply(502, "app2"), performance.now());
+      throw new Error("app2 did not come back");
+    });
     expect(failed.ok).toBe(false);
     expect(failed.timeline?.outcome.map((o) => OUTCOMES[o])).toEqual(["failed"]);
-    const quiet = await timed("health", "health", async () => ({ ok: true, detail: "" }), ctx);
+    const quiet = await recorded(ctx, "health", "health", async () => ({ ok: true, detail: "" }));
     expect(quiet.timeline).toBeUndefined();
+    // timed records nothing, even with a recording open around it
+    ctx.recording = new TimelineRecorder();
+    const plain = await timed("health", "health", async () => {
+      ctx.recording?.add(reply(200, "app1"), performance.now());
+      return { ok: true, detail: "" };
+    });
+    expect(plain.timeline).toBeUndefined();
   });
 });
