@@ -40,6 +40,8 @@ export interface NodeStatus {
   /** Memcached nodes: the items held, and whether the node is filling itself from its peers. */
   items?: number | undefined;
   warming?: boolean | undefined;
+  /** Memcached nodes: how the node last came back (time away, copy time, what it copied), when it did. */
+  recovery?: NodeReading["recovery"];
   /** swarm: the host the node runs on. */
   host?: SwarmHost | undefined;
 }

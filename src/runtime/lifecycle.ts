@@ -169,6 +169,7 @@ export async function clusterStatusOf(driver: RuntimeDriver): Promise<NodeStatus
       ...(r?.detail !== undefined ? { detail: r.detail } : {}),
       ...(r?.items !== undefined ? { items: r.items } : {}),
       ...(r?.warming !== undefined ? { warming: r.warming } : {}),
+      ...(r?.recovery !== undefined ? { recovery: r.recovery } : {}),
       ...(r?.host !== undefined ? { host: r.host } : {}),
     };
   });

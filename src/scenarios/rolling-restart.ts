@@ -12,8 +12,10 @@ async function run(ctx: ScenarioContext): Promise<Check[]> {
       const sessions = await Promise.all(Array.from({ length: ROLLING_SESSIONS }, () => openSession(ctx)));
       let stop = false;
       const stats = { requests: 0, failed: 0, wentBack: 0, lost: 0, maxMs: 0, samples: [] as string[] };
+      const t0 = performance.now();
       const loops = sessions.map(async (s) => {
         let counter = s.last.body.counter ?? 0;
+        let lastNode = s.last.servedBy;
         const sid = s.last.body.sessionId;
         while (!stop && !ctx.signal?.aborted && stats.requests < 50_000) {
           const r = await s.client.probe();
@@ -32,8 +34,14 @@ async function run(ctx: ScenarioContext): Promise<Check[]> {
           } else if ((r.body.counter ?? 0) <= counter) {
             stats.wentBack++;
             ctx.recording?.classify(r, "stale");
+            // which session, which nodes, when: what a reader of the report needs to find it in the logs
+            if (stats.samples.length < 3)
+              stats.samples.push(
+                `session ${sid?.slice(0, 8)}…: counter ${r.body.counter ?? "none"} after ${counter} (from ${r.servedBy ?? "?"}, the one before from ${lastNode ?? "?"}) at ${Math.round(performance.now() - t0)} ms`,
+              );
           }
           counter = r.body.counter ?? counter;
+          lastNode = r.servedBy;
         }
       });
       let restartError: Error | undefined;

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { McConnection, STATUS_KEY } from "../../src/runtime/memcached/client.js";
 import { nativeMemoryDir } from "../../src/runtime/memcached/config.js";
 import type { Topology } from "../../src/topology/index.js";
 import { runCli, tempDir } from "../helpers/cli.js";
@@ -49,11 +50,11 @@ function launcherStatus(node: string): LauncherStatus {
 }
 
 /** Poll until `ok` holds, at most `ms`. */
-async function waitUntil(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
+async function waitUntil(what: string, ok: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     try {
-      if (ok()) return;
+      if (await ok()) return;
     } catch {}
     if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
     await sleep(100);
@@ -87,6 +88,22 @@ afterAll(async () => {
   cleanup?.();
 }, 120_000);
 
+/** The launcher's status as it keeps it in its memcached (STATUS_KEY), read over the node's address. */
+async function statusKey(node: string): Promise<{ state: string; recoveries: number } | undefined> {
+  const r = await cli(["status", "--json"]);
+  const address = (JSON.parse(r.stdout).data.nodes as { name: string; address: string }[]).find(
+    (n) => n.name === node,
+  )?.address;
+  const [host, port] = (address ?? "").split(":");
+  const c = await new McConnection(host as string, Number(port)).connect();
+  try {
+    const raw = (await c.getMany([STATUS_KEY])).get(STATUS_KEY)?.value.toString();
+    return raw === undefined ? undefined : JSON.parse(raw);
+  } finally {
+    c.close();
+  }
+}
+
 describe("a memcached node that returns (native)", () => {
   it("status shows each memcached node's items; every node runs with restartable memory on tmpfs", async () => {
     const r = await cli(["status", "--json"]);
@@ -117,6 +134,12 @@ describe("a memcached node that returns (native)", () => {
         return s.recoveries > before.recoveries && s.state === "serving" && s.pid !== before.pid;
       });
       const after = launcherStatus(node);
+      // the same status in the node's own memcached, where the swarm runtime reads it: serving
+      await waitUntil(
+        `${node}'s status key`,
+        async () => (await statusKey(node))?.recoveries === after.recoveries,
+      );
+      expect((await statusKey(node))?.state).toBe("serving");
       expect(after.lastRecovery?.cold).toBe(false);
       expect(after.lastRecovery?.copied).toBeGreaterThanOrEqual(1000);
       expect(after.items).toBeGreaterThanOrEqual(1000);

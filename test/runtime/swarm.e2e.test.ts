@@ -4,7 +4,7 @@
  * pulled by the other hosts; real containers killed on their own host's engine.
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -44,6 +44,8 @@ interface Status {
     role: string;
     state: string;
     host?: { id: string; hostname: string; address: string };
+    warming?: boolean;
+    recovery?: { reason: string; awayMs: number };
   }[];
   url: string;
 }
@@ -114,11 +116,13 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
   // figures) under test/artifacts/, for the CI job to keep: the cluster is gone afterwards
   afterEach(async (ctx) => {
     if (ctx.task.result?.state !== "fail" || !file) return;
-    const logs = await cli(["logs", "-n", "400"], 120_000);
+    const logs = await cli(["logs", "-n", "5000"], 120_000);
     const out = path.join(REPO, "test", "artifacts");
     mkdirSync(out, { recursive: true });
     const slug = ctx.task.name.replace(/[^A-Za-z0-9]+/g, "-").slice(0, 60);
     writeFileSync(path.join(out, `swarm-${slug}.log`), `${logs.stdout}\n${logs.stderr}`);
+    const report = path.join(dir, "report.html"); // verify's, with every request's timeline
+    if (existsSync(report)) copyFileSync(report, path.join(out, `swarm-${slug}.html`));
   });
 
   beforeAll(async () => {
@@ -329,6 +333,12 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
         "session-store",
       ].sort(),
     );
+    // the memcached nodes' launchers, on other hosts, say through the cluster network that they
+    // serve, and how they came back the last time (verify restarted each)
+    for (const n of (await status()).nodes.filter((x) => x.role === "memcached")) {
+      expect(n.warming, n.name).toBe(false);
+      expect(n.recovery?.awayMs, n.name).toBeGreaterThan(0);
+    }
   }, 960_000);
 
   it("a whole host cut off the network (link down): sessions keep their data, no request fails; back: none stale", async () => {

@@ -8,6 +8,13 @@ import net from "node:net";
  * `memcached` package; this one exists for what that package does not speak: the meta protocol.)
  */
 
+/**
+ * The key where a memcached node's launcher keeps its status in that memcached (JSON, as in its
+ * status.json): what a runtime reads where the status file is out of its reach (swarm: on another
+ * host). A node whose port is open but that still holds the sessions' locks says `warming` there.
+ */
+export const STATUS_KEY = "phpcluster.launcher";
+
 export interface Item {
   key: string;
   value: Buffer;

@@ -40,7 +40,7 @@ import { networkInterfaces } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { LauncherConfig } from "../../render/memcached.js";
-import { type DumpEntry, type Item, McConnection, MutationWatch } from "./client.js";
+import { type DumpEntry, type Item, McConnection, MutationWatch, STATUS_KEY } from "./client.js";
 import { continuum, homeOf, lookup, oneAtATime, parseServer, type Server } from "./placement.js";
 
 export type { LauncherConfig };
@@ -266,6 +266,7 @@ class Launcher {
 
   private writeStatus(patch: Partial<LauncherStatus>): void {
     this.status = { ...this.status, ...patch };
+    this.mirrorStatus();
     const tmp = `${this.config.statusFile}.${process.pid}.tmp`;
     try {
       writeFileSync(tmp, `${JSON.stringify(this.status, null, 2)}\n`);
@@ -273,6 +274,39 @@ class Launcher {
     } catch (err) {
       log(`cannot write ${this.config.statusFile}: ${(err as Error).message}`);
     }
+  }
+
+  private mirroring = false;
+  private mirrorAgain = false;
+  /** The last write of the status key failed: the watch loop writes it again (a stale `warming` there would never end). */
+  private mirrorFailed = false;
+
+  /** The status into STATUS_KEY on the node's own memcached, when it answers: one write at a time, the last one wins. */
+  private mirrorStatus(): void {
+    if (this.mirroring) {
+      this.mirrorAgain = true;
+      return;
+    }
+    this.mirroring = true;
+    void (async () => {
+      try {
+        do {
+          this.mirrorAgain = false;
+          const value = Buffer.from(JSON.stringify(this.status));
+          const c = await new McConnection(this.config.probe.host, this.config.probe.port, 1000).connect();
+          try {
+            await c.set({ key: STATUS_KEY, value, flags: 0, ttl: -1 });
+          } finally {
+            c.close();
+          }
+        } while (this.mirrorAgain);
+        this.mirrorFailed = false;
+      } catch {
+        this.mirrorFailed = true; // not answering (starting, stopped): written again once it does
+      } finally {
+        this.mirroring = false;
+      }
+    })();
   }
 
   /**
@@ -559,8 +593,8 @@ class Launcher {
       while (Date.now() < end && !this.stopping) {
         const r = await this.drain(target, watches, false, own);
         if (r.copied > 0 && this.status.lastRecovery) this.status.lastRecovery.copied += r.copied;
-        if (r.copied > 0 && process.env.PHPCLUSTER_LAUNCHER_DEBUG)
-          log(`settle copied ${r.copied} [${this.lastCopied.join(" ")}]`);
+        // rare, and what to look for when a session read stale after a return: which keys, when
+        if (r.copied > 0) log(`settle copied ${r.copied} [${this.lastCopied.join(" ")}]`);
         await sleep(3);
       }
     } catch (err) {
@@ -627,6 +661,13 @@ class Launcher {
           // the locks the clients take here once this node is back, put in before it is: they
           // are in its memory from the first moment its real port opens (see handOver)
           handover = await this.placeHandoverLocks(staging, state.wanted.keys(), live);
+          // its memory file becomes the node's: the real port opens saying warming, not the last life's serving
+          await staging.set({
+            key: STATUS_KEY,
+            value: Buffer.from(JSON.stringify({ ...this.status, state: "warming" })),
+            flags: 0,
+            ttl: -1,
+          });
           staged = Number((await staging.stats()).curr_items ?? 0);
         } finally {
           staging.close();
@@ -1102,6 +1143,7 @@ class Launcher {
           silent = 0;
           const items = Number(stats.curr_items ?? 0);
           if (items !== this.status.items) this.writeStatus({ items });
+          else if (this.mirrorFailed) this.mirrorStatus();
         } catch {
           silent++;
           if (silent >= 3) reason ??= "memcached stopped answering";

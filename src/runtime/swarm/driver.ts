@@ -43,6 +43,8 @@ import {
   throwIfAborted,
   waitUntil,
 } from "../kit/index.js";
+import { STATUS_KEY } from "../memcached/client.js";
+import type { LauncherStatus } from "../memcached/launcher.js";
 import {
   currentTask,
   engineOf,
@@ -596,7 +598,49 @@ export class SwarmDriver implements RuntimeDriver {
         ...(host ? { host: { id: host.id, hostname: host.hostname, address: host.addr } } : {}),
       };
     }
+    await this.readLaunchers(tasks, out);
     return out;
+  }
+
+  /**
+   * What the launcher of each running memcached node in `out` says (its status key, read from the
+   * balancer's container on the manager, which is on the cluster network): a node whose port is
+   * open but that still holds the sessions' locks is warming, not yet running. Without the
+   * balancer, or an answer, a reading keeps what Swarm says.
+   */
+  private async readLaunchers(
+    tasks: Awaited<ReturnType<typeof listTasks>>,
+    out: Record<string, NodeReading>,
+  ) {
+    const nodes = memcachedNodeNames(this.cluster.topology).filter((n) => out[n]?.state === "running");
+    const lb = currentTask(tasks, "lb");
+    if (nodes.length === 0 || !lb || lb.state !== "running" || !lb.containerId) return;
+    const id = lb.containerId;
+    await Promise.all(
+      nodes.map(async (node) => {
+        const r = await this.docker(
+          ["exec", id, ...memcachedGetArgs([STATUS_KEY], memcachedGetScript(COMPOSE_MEMCACHED_PORT, node))],
+          { timeoutMs: 10_000 },
+        ).catch(() => undefined);
+        if (r?.exitCode !== 0) return;
+        let status: Partial<LauncherStatus> | undefined;
+        try {
+          const raw = parseMemcachedGetMulti(r.raw, [STATUS_KEY])[STATUS_KEY];
+          status = raw === undefined ? undefined : (JSON.parse(raw) as Partial<LauncherStatus>);
+        } catch {
+          return;
+        }
+        const reading = out[node];
+        if (!status || !reading) return;
+        if (typeof status.items === "number") reading.items = status.items;
+        if (status.lastRecovery) reading.recovery = status.lastRecovery;
+        reading.warming = status.state === "warming";
+        if (reading.warming) {
+          reading.state = "unhealthy";
+          reading.detail = "warming: filling from its peers";
+        }
+      }),
+    );
   }
 
   async hosts(): Promise<{ host: SwarmHost; ready: boolean; active: boolean; nodes: string[] }[]> {
