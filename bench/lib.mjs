@@ -41,6 +41,7 @@ export async function portBlock(n) {
 
 const cleanups = [];
 let cleaning;
+let signalled = false;
 
 /** Register `fn` (sync or async) to run at cleanup; returns a function that unregisters it. */
 export function defer(fn) {
@@ -68,6 +69,7 @@ export function cleanup() {
 
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, () => {
+    signalled = true;
     console.error(`\n${signal}: cleaning up`);
     cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 0)));
   });
@@ -78,7 +80,8 @@ export async function run(main) {
   try {
     await main();
   } catch (e) {
-    console.error(e?.stack ?? e);
+    // after Ctrl-C, what was in flight fails as its processes end: that is no news
+    if (!signalled) console.error(e?.stack ?? e);
     process.exitCode = 1;
   } finally {
     await cleanup();
