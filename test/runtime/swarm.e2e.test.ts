@@ -122,7 +122,8 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
     const slug = ctx.task.name.replace(/[^A-Za-z0-9]+/g, "-").slice(0, 60);
     writeFileSync(path.join(out, `swarm-${slug}.log`), `${logs.stdout}\n${logs.stderr}`);
     const report = path.join(dir, "report.html"); // verify's, with every request's timeline
-    if (existsSync(report)) copyFileSync(report, path.join(out, `swarm-${slug}.html`));
+    if (ctx.task.name.startsWith("verify") && existsSync(report))
+      copyFileSync(report, path.join(out, `swarm-${slug}.html`));
   });
 
   beforeAll(async () => {
