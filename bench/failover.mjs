@@ -37,6 +37,7 @@ import {
   containerOf,
   createSessions,
   docker,
+  dockerAsync,
   dockerUsable,
   haCluster,
   probe,
@@ -168,29 +169,37 @@ async function naiveCompose(c) {
 // ---------------------------------------------------------------------------------------------
 // One round: fresh sessions, load, kill the serving node, load on, stop, restore
 
-async function killNode(c, node) {
+/**
+ * SIGKILL `node`: {t, commandMs}, t = when the kill was sent (native) or `docker kill` started
+ * (the container is dead when it returns, commandMs later). Nothing here blocks the event loop.
+ */
+async function killNode(c, node, containers) {
   if (c.runtime === "native") {
     const status = await cliOk(c.file, ["status"]);
     const pid = status.nodes.find((n) => n.name === node)?.pid;
     if (!Number.isInteger(pid) || pid <= 1) throw new Error(`no pid for ${node}`);
     const t = performance.now();
     process.kill(-pid, "SIGKILL"); // the node's process group (it leads it: the supervisor starts it detached)
-    return t;
+    return { t, commandMs: 0 };
   }
-  const id = containerOf(c.name, node);
   const t = performance.now();
-  docker(["kill", "-s", "KILL", id]);
-  return t;
+  await dockerAsync(["kill", "-s", "KILL", containers[node]]);
+  return { t, commandMs: performance.now() - t };
 }
 
 async function round(c, endpoint, restoreBalancers) {
+  // compose: the app containers' ids, read before the load runs (docker ps here blocks the loop)
+  const containers =
+    c.runtime === "compose"
+      ? Object.fromEntries(c.apps.map((a) => [a.name, containerOf(c.name, a.name)]))
+      : {};
   const sessions = await createSessions(endpoint, c.secret, SESSIONS);
   const load = startLoad({ endpoint, secret: c.secret, sessions, concurrency: CONCURRENCY });
   await sleep(BEFORE_S * 1000);
   const last = [...load.samples].reverse().find((s) => s.outcome === "ok" && s.node);
   if (!last) throw new Error(`no good answer before the kill: ${JSON.stringify(summarise(load.samples))}`);
   const victim = last.node;
-  const tk = await killNode(c, victim);
+  const { t: tk, commandMs: killCommandMs } = await killNode(c, victim, containers);
   await sleep(AFTER_S * 1000);
   await load.stop(); // waits for the requests in flight (each bounded by REQUEST_TIMEOUT_MS)
   const tEnd = performance.now();
@@ -203,6 +212,7 @@ async function round(c, endpoint, restoreBalancers) {
   const disturbed = after.filter((s) => s.outcome !== "ok" || s.ms > SLOW_MS);
   return {
     victim,
+    killCommandMs,
     // a sanity check: requests sent after the kill that the killed node answered (expect 0)
     victimAnswered: after.filter((s) => s.t0 > tk && s.node === victim).length,
     before: summarise(before),
@@ -229,7 +239,7 @@ const msCell = (x) => (Number.isFinite(x) && x >= 1000 ? ms(x) : `${ms(x)} ms`);
 
 function line(rt, name, r, x) {
   const a = x.after;
-  return `  ${rt} round ${r + 1} ${name}: killed ${x.victim} (answered ${x.victimAnswered} after); failed ${a.failed} of ${a.requests}, empty ${a.empty}, stale ${a.stale}; first good ${msCell(x.firstGoodMs)}, last disturbed ${msCell(x.lastDisturbedMs)}, max ${msCell(a.max)}, p99 ${msCell(a.p99)} (before: p99 ${msCell(x.before.p99)})${Object.keys(a.errors).length ? `; ${JSON.stringify(a.errors)}` : ""}`;
+  return `  ${rt} round ${r + 1} ${name}: killed ${x.victim}${x.killCommandMs ? ` (docker kill ${msCell(x.killCommandMs)})` : ""} (answered ${x.victimAnswered} after); failed ${a.failed} of ${a.requests}, empty ${a.empty}, stale ${a.stale}; first good ${msCell(x.firstGoodMs)}, last disturbed ${msCell(x.lastDisturbedMs)}, max ${msCell(a.max)}, p99 ${msCell(a.p99)} (before: p99 ${msCell(x.before.p99)})${Object.keys(a.errors).length ? `; ${JSON.stringify(a.errors)}` : ""}`;
 }
 
 async function benchRuntime(runtime) {

@@ -15,7 +15,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { BIN, createCluster, defer, percentile, splitAddress, tempCluster } from "./lib.mjs";
+import { BIN, cli, createCluster, defer, percentile, splitAddress, tempCluster } from "./lib.mjs";
 
 export const PROBE_PATH = "/.phpcluster/probe.php";
 const SECRET_HEADER = "X-Phpcluster-Secret";
@@ -170,14 +170,14 @@ export function summarise(samples) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
-// The CLI with its progress lines: in CI mode every step ends as one line `✔ <step> (<n> ms)`
-// (or `… (1.2 s)`) on stderr, which is where a restart's per-node durations are.
+// The CLI with its progress lines: in CI mode (not --json, which keeps progress quiet) every step
+// ends as one line `✔ <step> (<n> ms)` (or `(1.2 s)`) on stderr: a restart's per-node durations.
 
-/** `phpcluster <args> -f file --json`: the envelope, its wall time and the steps' durations. */
+/** `phpcluster <args> -f file` in CI mode: ok (exit 0), its wall time and the steps' durations. */
 export function cliTimed(file, args, { timeoutMs = 300_000 } = {}) {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [BIN, ...args, "-f", file, "--json"], {
+    const child = spawn(process.execPath, [BIN, ...args, "-f", file], {
       cwd: path.dirname(file),
       env: { ...process.env, CI: "true", NO_COLOR: "1" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -198,13 +198,9 @@ export function cliTimed(file, args, { timeoutMs = 300_000 } = {}) {
       for (const m of err.matchAll(/^\s*✔ (.+?) \((\d+(?:\.\d+)?) (ms|s|min)\)\s*$/gm)) {
         steps.push({ step: m[1], ms: Number(m[2]) * { ms: 1, s: 1000, min: 60_000 }[m[3]] });
       }
-      let envelope;
-      try {
-        envelope = JSON.parse(out);
-      } catch {
-        envelope = { ok: false, error: { code: "NO_JSON", message: err.trim().slice(-2000) } };
-      }
-      resolve({ exitCode: code, ...envelope, t0, t1, wallMs: t1 - t0, steps, stderr: err });
+      const ok = code === 0;
+      const error = ok ? undefined : { exitCode: code, message: `${err}\n${out}`.trim().slice(-2000) };
+      resolve({ ok, exitCode: code, error, t0, t1, wallMs: t1 - t0, steps, stdout: out, stderr: err });
     });
   });
 }
@@ -224,6 +220,28 @@ export function docker(args, { allowFail = false, timeoutMs = 120_000 } = {}) {
     throw new Error(`docker ${args.join(" ")}: ${(r.stderr || r.error?.message || "").trim()}`);
   }
   return (r.stdout ?? "").trim();
+}
+
+/** `docker` without blocking the event loop (a load running meanwhile keeps its timings). */
+export function dockerAsync(args, { timeoutMs = 120_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn("docker", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      if (code !== 0) reject(new Error(`docker ${args.join(" ")}: ${err.trim()}`));
+      else resolve(out.trim());
+    });
+  });
 }
 
 /** Whether a Docker engine answers and the compose runtime's base image is here. */
@@ -270,6 +288,9 @@ export async function haCluster(runtime, prefix) {
     ports: 8,
     edit: (text) => (runtime === "compose" ? `${text.trimEnd()}\nimages:\n  base: ${BASE_IMAGE}\n` : text),
   });
+  // compose: the images this create builds are removed too, after lib's destroy (cleanups run
+  // latest first), so that runs under fresh names do not pile images up
+  if (runtime === "compose") defer(() => cli(c.file, ["destroy", "--images"]));
   const status = await createCluster(c, ["--runtime", runtime]);
   const lbNode = status.nodes.find((n) => n.name === "lb");
   const lb = runtime === "compose" ? { host: "127.0.0.1", port: c.port } : splitAddress(lbNode.address);
