@@ -322,6 +322,8 @@ await run(async () => {
       `Cases interleaved (A B A B …), ${ROUNDS} rounds, medians (per-round values in brackets).`,
     "",
     ...all.map((x) => `Naive balancer, ${x.runtime}: ${x.how}.`),
+    "Compose: the times run from the start of `docker kill`, which here takes up to ~2 s, and the container still answers meanwhile (the log's `answered N after`): the first good answer is then no gap. " +
+      "Whether a connect to the killed container's address black-holes (nginx waits proxy_connect_timeout, 60 s by default) or fails at once varied between runs here: a development run of B hung 60.07 s with every loop stuck on it, other runs saw no hang; more rounds tell.",
     ...notes,
     "",
     `Columns (all over the requests that ended after the kill): failed = not 200 or no HTTP answer; first good = kill → the first 200 with the session intact to a request sent after the kill; ` +
