@@ -139,8 +139,12 @@ try {
     );
     if (!host) throw new Error(`no host with an app and a memcached node: ${JSON.stringify(s.nodes)}`);
     const st = await cutOnce(s.url, host);
+    // did Swarm declare the host down and replace its tasks? A replaced task has a new address
+    const after = cli("status").data;
+    const addressOf = (d, name) => d?.nodes?.find((x) => x.name === name)?.address;
+    const replaced = on(host).filter((name) => addressOf(after, name) !== addressOf(s, name));
     console.log(
-      `run ${r + 1}: ${host} cut ${cutMs / 1000} s: ${st.cut.length} requests during the cut, latency p50 ${quantile(st.cut, 0.5)} ms, p99 ${quantile(st.cut, 0.99)} ms, max ${quantile(st.cut, 1)} ms; ${st.requests} requests in all: ${st.failed} failed, ${st.lost} lost, ${st.stale} stale`,
+      `run ${r + 1}: ${host} cut ${cutMs / 1000} s: ${st.cut.length} requests during the cut, latency p50 ${quantile(st.cut, 0.5)} ms, p99 ${quantile(st.cut, 0.99)} ms, max ${quantile(st.cut, 1)} ms; ${st.requests} requests in all: ${st.failed} failed, ${st.lost} lost, ${st.stale} stale; tasks replaced by Swarm: ${replaced.join(", ") || "none"}`,
     );
     // every node back before the next cut
     for (let i = 0; i < 120; i++) {
