@@ -19,6 +19,7 @@
 //        [--base IMAGE] [--no-write]
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -67,6 +68,11 @@ const GROWING = ["effective-config", "kill-owner", "rolling-restart"];
 
 const sec = (ms) => (Number.isFinite(ms) ? (ms / 1000).toFixed(ms < 10_000 ? 2 : 1) : "–");
 const mib = (kb) => (Number.isFinite(kb) ? (kb / 1024).toFixed(0) : "–");
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
@@ -301,7 +307,9 @@ await run(async () => {
   );
 
   // render: every size, both runtimes' files (rendering needs no engine), interleaved
-  const allSizes = [...new Set([...NATIVE_SIZES, ...COMPOSE_SIZES])].sort((a, b) => a - b);
+  const allSizes = [
+    ...new Set(wanted.flatMap((r) => (r === "compose" ? COMPOSE_SIZES : r === "native" ? NATIVE_SIZES : []))),
+  ].sort((a, b) => a - b);
   const renderClusters = {};
   for (const n of allSizes) renderClusters[n] = await sizeCluster("native", n);
   const renderCases = allSizes.flatMap((n) => [
@@ -384,6 +392,7 @@ await run(async () => {
     })),
   );
   const results = Object.fromEntries(cases.map((c) => [c.name, []]));
+  const loadBefore = loadavg();
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of cases) results[c.name].push(await c.run(round));
   }
@@ -479,7 +488,7 @@ await run(async () => {
       renderRows,
     ),
     "",
-    `Clusters: ${ROUNDS} round${ROUNDS > 1 ? "s" : ""}, every size once per round (ascending), medians.`,
+    `Clusters: ${ROUNDS} round${ROUNDS > 1 ? "s" : ""}, every size once per round (ascending), medians. Load average (1, 5, 15 min) before the rounds: ${loadBefore}; after: ${loadavg()} (${os.cpus().length} CPUs).`,
     "",
     ...sections,
     ...(skipped.length > 0 ? [`Skipped for memory: ${skipped.join("; ")}.`, ""] : []),

@@ -13,6 +13,7 @@
 // Usage: npm run build && node bench/startup.mjs [--quick] [--runs N] [--rounds N]
 //        [--runtimes native,compose] [--base IMAGE] [--no-cluster] [--no-write]
 import { spawn, spawnSync } from "node:child_process";
+import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -51,6 +52,11 @@ const EXAMPLE = "ha-sessions.yml";
 const CREATE_TIMEOUT = "10m";
 const VERIFY_TIMEOUT_MS = 20 * 60_000;
 
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
 const sec = (ms) => (Number.isFinite(ms) ? (ms / 1000).toFixed(ms < 10_000 ? 2 : 1) : "–");
 
@@ -215,7 +221,11 @@ async function clusterPart() {
   console.log(`create / verify / destroy of examples/${EXAMPLE}: ${runtimes.join(", ")}, ${ROUNDS} rounds`);
   const cases = [];
   for (const r of runtimes) cases.push(await lifecycleCase(r, ROUNDS));
+  const loadBefore = loadavg();
   const results = await interleave(cases, ROUNDS);
+  notes.unshift(
+    `Load average (1, 5, 15 min) before the rounds: ${loadBefore}; after: ${loadavg()} (${os.cpus().length} CPUs).`,
+  );
 
   const totals = runtimes.map((r) => {
     const rs = results[r];
