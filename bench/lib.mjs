@@ -337,19 +337,43 @@ export function factsMarkdown(facts = machineFacts()) {
 const HEADER_START = "<!-- bench:header -->";
 const HEADER_END = "<!-- /bench:header -->";
 
-/** Replace (or append) section `name` of bench/RESULTS.md with `markdown`, and the header. */
-export function writeResults(name, markdown, { file = RESULTS, facts = machineFacts() } = {}) {
+/** Set when bench/run.mjs runs the scripts: it writes the header once, the scripts do not. */
+export const UNDER_RUNNER = process.env.PHPCLUSTER_BENCH_RUN === "1";
+
+const readResults = (file) =>
+  existsSync(file)
+    ? readFileSync(file, "utf8")
+    : "# Benchmark results\n\nWritten by the scripts under bench/ (`node bench/<name>.mjs`); each rewrites only its own section.\n\n";
+
+/** Replace the header with `markdown` (or put it before the first section). */
+function withHeader(text, markdown) {
+  const header = `${HEADER_START}\n${markdown.trim()}\n${HEADER_END}`;
+  return replaceBetween(text, HEADER_START, HEADER_END, header, (t) => {
+    const i = t.indexOf("<!-- bench:");
+    return i < 0 ? t.replace(/\n*$/, `\n\n${header}\n`) : `${t.slice(0, i)}${header}\n\n${t.slice(i)}`;
+  });
+}
+
+/** Replace (or append) section `name` of bench/RESULTS.md with `markdown`, and the header (not under bench/run.mjs). */
+export function writeResults(name, markdown, { file = RESULTS, facts } = {}) {
   if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`section name ${name}: letters, digits and dashes`);
   const start = `<!-- bench:${name} -->`;
   const end = `<!-- /bench:${name} -->`;
-  let text = existsSync(file)
-    ? readFileSync(file, "utf8")
-    : "# Benchmark results\n\nWritten by the scripts under bench/ (`node bench/<name>.mjs`); each rewrites only its own section.\n\n";
-  const header = `${HEADER_START}\nLast written ${new Date().toISOString()} (section ${name}) on:\n\n${factsMarkdown(facts)}\n${HEADER_END}`;
-  text = replaceBetween(text, HEADER_START, HEADER_END, header, (t) => t.replace(/\n*$/, `\n\n${header}\n`));
+  let text = readResults(file);
+  if (!UNDER_RUNNER) {
+    text = withHeader(
+      text,
+      `Last written ${new Date().toISOString()} (section ${name}) on:\n\n${factsMarkdown(facts ?? machineFacts())}`,
+    );
+  }
   const body = `${start}\n${markdown.trim()}\n${end}`;
   text = replaceBetween(text, start, end, body, (t) => `${t.replace(/\n*$/, "")}\n\n${body}\n`);
   writeFileSync(file, text);
+}
+
+/** Replace (or insert) the header of bench/RESULTS.md with `markdown` (bench/run.mjs). */
+export function writeHeader(markdown, { file = RESULTS } = {}) {
+  writeFileSync(file, withHeader(readResults(file), markdown));
 }
 
 function replaceBetween(text, start, end, replacement, otherwise) {
