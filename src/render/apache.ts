@@ -1,5 +1,4 @@
 import type { Topology } from "../topology/index.js";
-import { APACHE_KEEPALIVE_TIMEOUT_S, APACHE_MAX_REQUEST_WORKERS } from "./constants.js";
 import { renderTemplate } from "./templates.js";
 
 export interface ApacheView {
@@ -18,8 +17,6 @@ export function renderHttpdConf(t: Topology, node: string, view: ApacheView): st
     cluster: t.name,
     node,
     target: view.target,
-    maxRequestWorkers: APACHE_MAX_REQUEST_WORKERS,
-    keepAliveTimeout: APACHE_KEEPALIVE_TIMEOUT_S,
     listen: view.listen,
     errorLog: view.errorLog,
     accessLog: view.accessLog,

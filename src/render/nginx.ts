@@ -1,12 +1,5 @@
 import { appNodeNames, formatDuration, type Topology } from "../topology/index.js";
 import { hostPort } from "./addresses.js";
-import {
-  APACHE_KEEPALIVE_TIMEOUT_S,
-  APACHE_MAX_REQUEST_WORKERS,
-  NGINX_UPSTREAM_KEEPALIVE,
-  NGINX_UPSTREAM_KEEPALIVE_TIMEOUT_S,
-  NGINX_WORKER_PROCESSES,
-} from "./constants.js";
 import { TLS_FILES } from "./paths.js";
 import { renderTemplate } from "./templates.js";
 
@@ -137,20 +130,6 @@ function upstreamServers(t: Topology, addresses: Record<string, string>, drained
   });
 }
 
-/**
- * The `keepalive` of each upstream with failure accounting (the fallbacks keep none): with TLS two
- * of them reach the same Apache workers (its HTTP and HTTPS ports), so each gets half.
- */
-export function upstreamKeepalive(tls: boolean) {
-  return {
-    connections: Math.max(1, Math.floor(NGINX_UPSTREAM_KEEPALIVE / (tls ? 2 : 1))),
-    timeout: `${NGINX_UPSTREAM_KEEPALIVE_TIMEOUT_S}s`,
-    workers: NGINX_WORKER_PROCESSES,
-    apacheWorkers: APACHE_MAX_REQUEST_WORKERS,
-    apacheTimeout: `${APACHE_KEEPALIVE_TIMEOUT_S}s`,
-  };
-}
-
 export function renderNginx(t: Topology, view: NginxView): string {
   const { method: line, notes } = method(t);
   const tls = t.balancer.tls;
@@ -158,8 +137,6 @@ export function renderNginx(t: Topology, view: NginxView): string {
   return renderTemplate("nginx/nginx.conf.liquid", {
     cluster: t.name,
     target: view.target,
-    workerProcesses: NGINX_WORKER_PROCESSES,
-    keepalive: upstreamKeepalive(view.tls !== undefined),
     pid: view.pid,
     errorLog: view.errorLog,
     accessLog: view.accessLog,
