@@ -111,12 +111,6 @@ up_swarm() {
     say "swarm init on bed1"
     dk 1 swarm init --advertise-addr "$NET.11" >/dev/null
   fi
-  # Swarm declares a silent host down (and replaces its tasks when it returns) after a few missed
-  # heartbeats: about 8 s with Docker's default 5 s period, measured on this bed, and sooner on a
-  # loaded CI machine (one run replaced the tasks of a host cut for 6 s). The e2e's host cut (6 s)
-  # proves the case under that threshold (README: a longer cut is not solved); a 10 s period
-  # keeps the threshold well above the cut.
-  dk 1 swarm update --dispatcher-heartbeat 10s >/dev/null
   local token
   token=$(dk 1 swarm join-token -q worker)
   for i in 2 3; do

@@ -1,8 +1,8 @@
 // Every benchmark, in order, one after another (never two at once: they would measure each
 // other): startup, throughput, failover, restart, scale, then the older print-only opcache and
 // memcached. `--quick` is passed to every script that takes it; the two older ones take
-// positional arguments and get smaller ones instead. A script that is not there (failover.mjs
-// and restart.mjs come from branch bench-failover) is reported as skipped; one that fails does
+// positional arguments and get smaller ones instead. A script that is not there
+// is reported as skipped; one that fails does
 // not stop the run, but the run exits 1 at the end and names it. The scripts write their own
 // sections of bench/RESULTS.md; the header (machine, date, versions, the commands of this run)
 // is written once, by this runner, at the end (also after a failure or Ctrl-C).

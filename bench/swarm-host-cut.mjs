@@ -143,6 +143,22 @@ try {
     const after = cli("status").data;
     const addressOf = (d, name) => d?.nodes?.find((x) => x.name === name)?.address;
     const replaced = on(host).filter((name) => addressOf(after, name) !== addressOf(s, name));
+    for (const name of replaced) {
+      // why Swarm replaced it: each task's states and error, as the manager records them
+      const ps = spawnSync(
+        "docker",
+        [
+          "service",
+          "ps",
+          "--no-trunc",
+          "--format",
+          "{{.Name}} {{.DesiredState}} | {{.CurrentState}} | {{.Error}}",
+          `benchcut_${name}`,
+        ],
+        { env, encoding: "utf8" },
+      );
+      console.log(ps.stdout.trim());
+    }
     console.log(
       `run ${r + 1}: ${host} cut ${cutMs / 1000} s: ${st.cut.length} requests during the cut, latency p50 ${quantile(st.cut, 0.5)} ms, p99 ${quantile(st.cut, 0.99)} ms, max ${quantile(st.cut, 1)} ms; ${st.requests} requests in all: ${st.failed} failed, ${st.lost} lost, ${st.stale} stale; tasks replaced by Swarm: ${replaced.join(", ") || "none"}`,
     );
