@@ -140,6 +140,8 @@ export interface RuntimeDriver {
   inspect(opts?: { nodes?: string[] | undefined }): Promise<Record<string, NodeReading>>;
   /** `nginx -t` on the rendered config: undefined when it passes, else what nginx said. */
   testBalancerConfig(): Promise<string | undefined>;
+  /** The balancer's nginx (`nginx/1.22.1`, from `nginx -v` where it runs); undefined when it does not answer. */
+  balancerVersion(): Promise<string | undefined>;
   /** The balancer's worker processes. */
   balancerWorkers(): Promise<NginxWorker[]>;
   /** Tell the running balancer to reload its config (SIGHUP); the kit waits for the new generation. */

@@ -29,6 +29,7 @@ const VERSION_NAMES: Record<string, string> = {
   memcached: "php-memcached",
   libmemcached: "libmemcached",
   memcachedServers: "memcached (servers)",
+  balancer: "Balancer",
 };
 
 /**

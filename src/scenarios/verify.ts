@@ -67,6 +67,7 @@ async function collectVersions(ctx: ScenarioContext): Promise<Record<string, str
     if (typeof value !== "string" || value === "") return;
     seen.set(key, (seen.get(key) ?? new Set()).add(value));
   };
+  const balancer = ctx.driver.balancerVersion().catch(() => undefined);
   await Promise.all(
     appNodes(ctx)
       .filter((n) => !ctx.down.has(n))
@@ -88,6 +89,7 @@ async function collectVersions(ctx: ScenarioContext): Promise<Record<string, str
         }
       }),
   );
+  add("balancer", await balancer);
   return Object.fromEntries([...seen].map(([k, values]) => [k, [...values].sort().join(", ")]));
 }
 

@@ -121,6 +121,10 @@ export class FakeDriver implements RuntimeDriver {
     }
     return out;
   }
+  async balancerVersion(): Promise<string | undefined> {
+    return "nginx/0.0.0-fake";
+  }
+
   async testBalancerConfig(): Promise<string | undefined> {
     return this.world.balancerConfigError;
   }

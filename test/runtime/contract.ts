@@ -144,6 +144,10 @@ export function driverContract(runtime: "native" | "compose", make: () => Promis
       expect(await open.driver.testBalancerConfig()).toBeUndefined();
     });
 
+    it("says the balancer's nginx version, as nginx -v gives it where the balancer runs", async () => {
+      expect(await open.driver.balancerVersion()).toMatch(/^nginx\/\d+\.\d+\.\d+$/);
+    });
+
     it("gives each node's log lines; an unknown node is a usage error", async () => {
       const logs = await open.driver.logs({ node: "lb", tail: 5 });
       expect(logs.length).toBeGreaterThan(0);

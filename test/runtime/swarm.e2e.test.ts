@@ -315,7 +315,9 @@ describe.skipIf(!up)("swarm runtime on three engines", () => {
     const data = JSON.parse(r.stdout).data as {
       ok: boolean;
       checks: { name: string; scenario: string; ok: boolean; timeline?: unknown }[];
+      versions?: Record<string, string>;
     };
+    expect(data.versions?.balancer).toMatch(/^nginx\/\d+\.\d+/); // nginx -v in the balancer's container
     // the HTML report of a swarm run, host-drain's timeline among the charts, drawn in a real browser
     const page = await readReport(html, "verify-swarm.png");
     expectDrawnReport(page, data.checks, expect);

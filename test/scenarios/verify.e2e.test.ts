@@ -128,6 +128,7 @@ describe("verify passes on every example topology", () => {
     );
     expect(doc.data.html).toBe("report.html");
     expect(Object.keys(doc.data.versions ?? {})).toEqual(expect.arrayContaining(["php", "memcached"]));
+    expect(doc.data.versions?.balancer).toMatch(/^nginx\/\d+\.\d+/); // the balancer's own nginx -v
     const page = await readReport(html, `verify-${example.replace(".yml", "")}.png`);
     expectDrawnReport(page, doc.data.checks, expect);
     expect(page.title).toContain("passed");

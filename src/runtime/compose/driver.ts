@@ -32,6 +32,7 @@ import {
   lastLines,
   nodeNames,
   nodeOf,
+  parseNginxVersion,
   portHolder,
   portsInUse,
   removeImages,
@@ -414,6 +415,13 @@ export class ComposeDriver implements RuntimeDriver {
     if (lb?.status !== "running") return undefined;
     const test = await this.runDocker(["exec", lb.id, ...NGINX_TEST_ARGS], { timeoutMs: NGINX_TIMEOUT_MS });
     return test.exitCode === 0 ? undefined : (test.stderr || test.stdout || test.shortMessage).trim();
+  }
+
+  async balancerVersion(): Promise<string | undefined> {
+    const lb = await this.container("lb");
+    if (lb?.status !== "running") return undefined;
+    const r = await this.runDocker(["exec", lb.id, "nginx", "-v"], { timeoutMs: NGINX_TIMEOUT_MS });
+    return r.exitCode === 0 ? parseNginxVersion(`${r.stderr}\n${r.stdout}`) : undefined;
   }
 
   async balancerWorkers(): Promise<NginxWorker[]> {

@@ -12,7 +12,7 @@ export {
 } from "./images.js";
 export { type FollowOptions, followLogs, type LogSource, lastLines, logTail } from "./logs.js";
 export { memcachedGetMulti, memcachedVersion } from "./memcached.js";
-export { reloadBalancer } from "./nginx.js";
+export { parseNginxVersion, reloadBalancer } from "./nginx.js";
 export { nodeNames, nodeOf, stopGraceMs } from "./nodes.js";
 export { portHolder, portIsFree, portsInUse } from "./ports.js";
 export { sleep, throwIfAborted, waitUntil } from "./wait.js";

@@ -12,6 +12,11 @@ const RELOAD_TIMEOUT_MS = 15_000;
  * connections any more: until then, new requests may still be routed by the old config (to a node
  * being drained, say). Drivers differ only in how they list the workers.
  */
+/** `nginx -v`'s answer (`nginx version: nginx/1.22.1`) as `nginx/1.22.1`; undefined when it is not one. */
+export function parseNginxVersion(text: string): string | undefined {
+  return /nginx version: (\S+)/.exec(text)?.[1];
+}
+
 export async function reloadBalancer(
   driver: RuntimeDriver,
   opts: { signal?: AbortSignal | undefined } = {},

@@ -26,6 +26,7 @@ import {
   memcachedGetMulti,
   memcachedVersion,
   nodeOf,
+  parseNginxVersion,
   portsInUse,
   waitUntil,
 } from "../kit/index.js";
@@ -448,6 +449,19 @@ export class NativeDriver implements RuntimeDriver {
       extendEnv: false,
     });
     return test.exitCode === 0 ? undefined : (test.stderr || test.stdout || test.shortMessage || "").trim();
+  }
+
+  async balancerVersion(): Promise<string | undefined> {
+    const bin = await this.requireBinaries();
+    const { execa } = await import("execa");
+    const r = await execa(bin.nginx, ["-v"], {
+      reject: false,
+      timeout: 15_000,
+      stdin: "ignore",
+      env: { PATH: this.cluster.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" },
+      extendEnv: false,
+    });
+    return parseNginxVersion(`${r.stderr}\n${r.stdout}`);
   }
 
   async balancerWorkers(): Promise<NginxWorker[]> {

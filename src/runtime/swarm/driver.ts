@@ -39,6 +39,7 @@ import {
   lastLines,
   nodeNames,
   nodeOf,
+  parseNginxVersion,
   removeImages,
   throwIfAborted,
   waitUntil,
@@ -697,6 +698,13 @@ export class SwarmDriver implements RuntimeDriver {
     if (lb?.state !== "running") return undefined;
     const r = await this.lbEntry("test");
     return r.exitCode === 0 ? undefined : r.output;
+  }
+
+  async balancerVersion(): Promise<string | undefined> {
+    const id = await this.lbContainer().catch(() => undefined);
+    if (!id) return undefined;
+    const r = await this.docker(["exec", id, "nginx", "-v"]);
+    return r.exitCode === 0 ? parseNginxVersion(`${r.stderr}\n${r.stdout}`) : undefined;
   }
 
   async balancerWorkers(): Promise<NginxWorker[]> {
