@@ -38,6 +38,7 @@ import {
   removeImages,
   throwIfAborted,
   waitUntil,
+  withLauncherStatus,
 } from "../kit/index.js";
 import type { LauncherStatus } from "../memcached/launcher.js";
 import { buildImages } from "./build.js";
@@ -390,16 +391,7 @@ export class ComposeDriver implements RuntimeDriver {
         ...(containerFailed(c) ? { failed: true } : {}),
       };
       const launcher = memcachedNodeNames(t).includes(node) ? this.launcherStatus(node) : undefined;
-      if (launcher) {
-        const reading = out[node] as NodeReading;
-        reading.items = launcher.items;
-        reading.warming = launcher.state === "warming";
-        reading.recovery = launcher.lastRecovery;
-        if (reading.warming && reading.state === "running") {
-          reading.state = "unhealthy";
-          reading.detail = "warming: filling from its peers";
-        }
-      }
+      if (launcher) withLauncherStatus(out[node] as NodeReading, launcher);
     }
     return out;
   }

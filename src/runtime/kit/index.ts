@@ -11,7 +11,7 @@ export {
   shownImage,
 } from "./images.js";
 export { type FollowOptions, followLogs, type LogSource, lastLines, logTail } from "./logs.js";
-export { memcachedGetMulti, memcachedVersion } from "./memcached.js";
+export { memcachedGetMulti, memcachedVersion, withLauncherStatus } from "./memcached.js";
 export { parseNginxVersion, reloadBalancer } from "./nginx.js";
 export { nodeNames, nodeOf, stopGraceMs } from "./nodes.js";
 export { portHolder, portIsFree, portsInUse } from "./ports.js";

@@ -1,4 +1,6 @@
 import type Memcached from "memcached";
+import type { NodeReading } from "../driver.js";
+import type { LauncherStatus } from "../memcached/launcher.js";
 
 /**
  * The one way phpcluster speaks to Memcached from the host: the `memcached` client, one client
@@ -73,4 +75,22 @@ export function memcachedGetMulti(
       done(undefined, out);
     }),
   );
+}
+
+/**
+ * A memcached node's reading with what its launcher says (read by each runtime its own way: a
+ * file, or the status key): its items and last return, and a node still warming (its port open,
+ * the sessions' locks not yet handed over) is unhealthy, not running.
+ */
+export function withLauncherStatus(
+  reading: NodeReading,
+  status: Pick<LauncherStatus, "state"> & Partial<Pick<LauncherStatus, "items" | "lastRecovery">>,
+): void {
+  if (typeof status.items === "number") reading.items = status.items;
+  if (status.lastRecovery) reading.recovery = status.lastRecovery;
+  reading.warming = status.state === "warming";
+  if (reading.warming && reading.state === "running") {
+    reading.state = "unhealthy";
+    reading.detail = "warming: filling from its peers";
+  }
 }

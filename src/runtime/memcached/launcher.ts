@@ -95,6 +95,14 @@ const log = (line: string) =>
   process.stdout.write(`${new Date().toISOString()} [launcher ${process.pid}] ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The launcher's status as the item it keeps in its memcached (STATUS_KEY), never expiring. */
+const statusItem = (status: LauncherStatus) => ({
+  key: STATUS_KEY,
+  value: Buffer.from(JSON.stringify(status)),
+  flags: 0,
+  ttl: -1,
+});
+
 /** Which of the listed session keys a node holds, and from which live server to copy each. */
 export function planCopy(
   keys: Iterable<string>,
@@ -292,10 +300,9 @@ class Launcher {
       try {
         do {
           this.mirrorAgain = false;
-          const value = Buffer.from(JSON.stringify(this.status));
           const c = await new McConnection(this.config.probe.host, this.config.probe.port, 1000).connect();
           try {
-            await c.set({ key: STATUS_KEY, value, flags: 0, ttl: -1 });
+            await c.set(statusItem(this.status));
           } finally {
             c.close();
           }
@@ -662,12 +669,7 @@ class Launcher {
           // are in its memory from the first moment its real port opens (see handOver)
           handover = await this.placeHandoverLocks(staging, state.wanted.keys(), live);
           // its memory file becomes the node's: the real port opens saying warming, not the last life's serving
-          await staging.set({
-            key: STATUS_KEY,
-            value: Buffer.from(JSON.stringify({ ...this.status, state: "warming" })),
-            flags: 0,
-            ttl: -1,
-          });
+          await staging.set(statusItem({ ...this.status, state: "warming" }));
           staged = Number((await staging.stats()).curr_items ?? 0);
         } finally {
           staging.close();

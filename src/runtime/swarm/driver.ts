@@ -43,6 +43,7 @@ import {
   removeImages,
   throwIfAborted,
   waitUntil,
+  withLauncherStatus,
 } from "../kit/index.js";
 import { STATUS_KEY } from "../memcached/client.js";
 import type { LauncherStatus } from "../memcached/launcher.js";
@@ -632,14 +633,7 @@ export class SwarmDriver implements RuntimeDriver {
           return;
         }
         const reading = out[node];
-        if (!status || !reading) return;
-        if (typeof status.items === "number") reading.items = status.items;
-        if (status.lastRecovery) reading.recovery = status.lastRecovery;
-        reading.warming = status.state === "warming";
-        if (reading.warming) {
-          reading.state = "unhealthy";
-          reading.detail = "warming: filling from its peers";
-        }
+        if (status?.state && reading) withLauncherStatus(reading, { ...status, state: status.state });
       }),
     );
   }
