@@ -26,6 +26,7 @@ import {
   machineFacts,
   median,
   portBlock,
+  positiveInt,
   REPO,
   run,
   startProcess,
@@ -59,17 +60,12 @@ const { values: opt } = parseArgs({
     "no-write": { type: "boolean", default: false },
   },
 });
-const int = (v, name) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${v}`);
-  return n;
-};
-const ROUNDS = int(opt.rounds ?? (opt.quick ? 2 : 5), "rounds");
-const SESSIONS = int(opt.sessions, "sessions");
-const CONCURRENCY = int(opt.concurrency, "concurrency");
-const BEFORE_S = int(opt.before ?? (opt.quick ? 1 : 3), "before");
-const AFTER_S = int(opt.after ?? (opt.quick ? 5 : 10), "after");
-const SLOW_MS = int(opt.slow, "slow");
+const ROUNDS = positiveInt(opt.rounds ?? (opt.quick ? 2 : 5), "rounds");
+const SESSIONS = positiveInt(opt.sessions, "sessions");
+const CONCURRENCY = positiveInt(opt.concurrency, "concurrency");
+const BEFORE_S = positiveInt(opt.before ?? (opt.quick ? 1 : 3), "before");
+const AFTER_S = positiveInt(opt.after ?? (opt.quick ? 5 : 10), "after");
+const SLOW_MS = positiveInt(opt.slow, "slow");
 
 const CASES = {
   A: "phpcluster's rendered balancer",

@@ -26,6 +26,13 @@ export const isFree = (port) =>
   });
 
 /** The first port of `n` consecutive free ports, below the ephemeral range (32768+). */
+/** A command-line option that must be a positive integer (`--name`): the number, or an error naming it. */
+export function positiveInt(v, name) {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${v}`);
+  return n;
+}
+
 export async function portBlock(n) {
   for (;;) {
     const base = 20000 + Math.floor(Math.random() * (12000 - n));
@@ -158,34 +165,63 @@ export async function tempCluster({ example = "ha-sessions.yml", name, ports = 8
 }
 
 /**
+ * Run a program (an argument array, no shell) without blocking the event loop, so that Ctrl-C
+ * reaches the cleanup and a load running meanwhile keeps its timings: its exit code and output,
+ * SIGTERM after `timeoutMs`. Rejects only when it cannot be started.
+ */
+export function collect(cmd, args, { cwd, env, timeoutMs = 180_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const CLI_ENV = () => ({ ...process.env, CI: "true", NO_COLOR: "1" });
+
+/**
  * `node bin/phpcluster.js <args> -f <file> --json`: the parsed envelope ({ok, command, data} or
  * {ok: false, error}). Asynchronous, so that Ctrl-C reaches the cleanup while a command runs.
  */
-export function cli(file, args, { timeoutMs = 180_000 } = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args, "-f", file, "--json"], {
-      cwd: path.dirname(file),
-      env: { ...process.env, CI: "true", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      err = (err + d).slice(-4000);
-    });
-    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      try {
-        resolve({ exitCode: code, ...JSON.parse(out) });
-      } catch {
-        resolve({ ok: false, exitCode: code, error: { code: "NO_JSON", message: err.trim() || out.trim() } });
-      }
-    });
+export async function cli(file, args, { timeoutMs = 180_000 } = {}) {
+  const r = await collect(process.execPath, [BIN, ...args, "-f", file, "--json"], {
+    cwd: path.dirname(file),
+    env: CLI_ENV(),
+    timeoutMs,
   });
+  try {
+    return { exitCode: r.code, ...JSON.parse(r.stdout) };
+  } catch {
+    const message = r.stderr.slice(-4000).trim() || r.stdout.trim();
+    return { ok: false, exitCode: r.code, error: { code: "NO_JSON", message } };
+  }
+}
+
+/** `node bin/phpcluster.js <args> -f <file>` in CI mode, without --json: exit code, output and wall time. */
+export async function cliPlain(file, args, { timeoutMs = 300_000 } = {}) {
+  const t0 = performance.now();
+  const r = await collect(process.execPath, [BIN, ...args, "-f", file], {
+    cwd: path.dirname(file),
+    env: CLI_ENV(),
+    timeoutMs,
+  });
+  const t1 = performance.now();
+  return { ...r, t0, t1 };
 }
 
 /** `cli` that throws unless the envelope says ok. */

@@ -15,7 +15,7 @@
 // Usage: npm run build && node bench/restart.mjs [--quick] [--rounds N] [--sessions K]
 //        [--concurrency C] [--settle S] [--runtimes native,compose] [--cases R,M1,M2] [--no-write]
 import { parseArgs } from "node:util";
-import { interleave, machineFacts, median, run, table, writeResults } from "./lib.mjs";
+import { interleave, machineFacts, median, positiveInt, run, table, writeResults } from "./lib.mjs";
 import {
   BASE_IMAGE,
   classify,
@@ -41,15 +41,10 @@ const { values: opt } = parseArgs({
     "no-write": { type: "boolean", default: false },
   },
 });
-const int = (v, name) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${v}`);
-  return n;
-};
-const ROUNDS = int(opt.rounds ?? (opt.quick ? 1 : 5), "rounds");
-const SESSIONS = int(opt.sessions, "sessions");
-const CONCURRENCY = int(opt.concurrency, "concurrency");
-const SETTLE_S = int(opt.settle ?? (opt.quick ? 1 : 3), "settle");
+const ROUNDS = positiveInt(opt.rounds ?? (opt.quick ? 1 : 5), "rounds");
+const SESSIONS = positiveInt(opt.sessions, "sessions");
+const CONCURRENCY = positiveInt(opt.concurrency, "concurrency");
+const SETTLE_S = positiveInt(opt.settle ?? (opt.quick ? 1 : 3), "settle");
 
 const CASES = {
   R: { args: ["restart"], what: "`phpcluster restart` (app1, app2, app3 rolling, then lb reload)" },

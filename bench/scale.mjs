@@ -28,6 +28,7 @@ import {
   interleave,
   machineFacts,
   median,
+  positiveInt,
   run,
   table,
   tempCluster,
@@ -46,19 +47,14 @@ const { values: opt } = parseArgs({
     "no-write": { type: "boolean", default: false },
   },
 });
-const int = (v, name) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${v}`);
-  return n;
-};
 const sizes = (v, name) =>
   v.split(",").map((s) => {
-    const n = int(s, name);
+    const n = positiveInt(s, name);
     if (n > 32) throw new Error(`--${name}: app.replicas is at most 32 (the schema), not ${n}`);
     return n;
   });
-const ROUNDS = int(opt.rounds ?? (opt.quick ? 1 : 3), "rounds");
-const RENDER_ROUNDS = int(opt["render-rounds"] ?? (opt.quick ? 3 : 7), "render-rounds");
+const ROUNDS = positiveInt(opt.rounds ?? (opt.quick ? 1 : 3), "rounds");
+const RENDER_ROUNDS = positiveInt(opt["render-rounds"] ?? (opt.quick ? 3 : 7), "render-rounds");
 const NATIVE_SIZES = sizes(opt.sizes ?? (opt.quick ? "2,4,8" : "2,4,8,16,32"), "sizes");
 const COMPOSE_SIZES = sizes(opt["compose-sizes"] ?? (opt.quick ? "2,4" : "2,4,8"), "compose-sizes");
 const MEMCACHED_NODES = 2;

@@ -10,12 +10,21 @@
 // A failed request may still have written (the client cannot know), so after one the next
 // counter may jump by 2: that is ok, not stale. Also the clusters both scripts use (native and
 // compose), the CLI with its step timings, and the docker calls (argument arrays, by id).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { BIN, cli, createCluster, defer, percentile, splitAddress, tempCluster } from "./lib.mjs";
+import {
+  cli,
+  cliPlain,
+  collect,
+  createCluster,
+  defer,
+  percentile,
+  splitAddress,
+  tempCluster,
+} from "./lib.mjs";
 
 export const PROBE_PATH = "/.phpcluster/probe.php";
 const SECRET_HEADER = "X-Phpcluster-Secret";
@@ -174,35 +183,15 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ends as one line `✔ <step> (<n> ms)` (or `(1.2 s)`) on stderr: a restart's per-node durations.
 
 /** `phpcluster <args> -f file` in CI mode: ok (exit 0), its wall time and the steps' durations. */
-export function cliTimed(file, args, { timeoutMs = 300_000 } = {}) {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, [BIN, ...args, "-f", file], {
-      cwd: path.dirname(file),
-      env: { ...process.env, CI: "true", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      const t1 = performance.now();
-      const steps = [];
-      for (const m of err.matchAll(/^\s*✔ (.+?) \((\d+(?:\.\d+)?) (ms|s|min)\)\s*$/gm)) {
-        steps.push({ step: m[1], ms: Number(m[2]) * { ms: 1, s: 1000, min: 60_000 }[m[3]] });
-      }
-      const ok = code === 0;
-      const error = ok ? undefined : { exitCode: code, message: `${err}\n${out}`.trim().slice(-2000) };
-      resolve({ ok, exitCode: code, error, t0, t1, wallMs: t1 - t0, steps, stdout: out, stderr: err });
-    });
-  });
+export async function cliTimed(file, args, opts) {
+  const { code, stdout, stderr, t0, t1 } = await cliPlain(file, args, opts);
+  const steps = [];
+  for (const m of stderr.matchAll(/^\s*✔ (.+?) \((\d+(?:\.\d+)?) (ms|s|min)\)\s*$/gm)) {
+    steps.push({ step: m[1], ms: Number(m[2]) * { ms: 1, s: 1000, min: 60_000 }[m[3]] });
+  }
+  const ok = code === 0;
+  const error = ok ? undefined : { exitCode: code, message: `${stderr}\n${stdout}`.trim().slice(-2000) };
+  return { ok, exitCode: code, error, t0, t1, wallMs: t1 - t0, steps, stdout, stderr };
 }
 
 export async function cliTimedOk(file, args, opts) {
@@ -223,25 +212,10 @@ export function docker(args, { allowFail = false, timeoutMs = 120_000 } = {}) {
 }
 
 /** `docker` without blocking the event loop (a load running meanwhile keeps its timings). */
-export function dockerAsync(args, { timeoutMs = 120_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn("docker", args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      if (code !== 0) reject(new Error(`docker ${args.join(" ")}: ${err.trim()}`));
-      else resolve(out.trim());
-    });
-  });
+export async function dockerAsync(args, { timeoutMs = 120_000 } = {}) {
+  const r = await collect("docker", args, { timeoutMs });
+  if (r.code !== 0) throw new Error(`docker ${args.join(" ")}: ${r.stderr.trim()}`);
+  return r.stdout.trim();
 }
 
 /** Whether a Docker engine answers and the compose runtime's base image is here. */

@@ -23,6 +23,7 @@ import {
   interleave,
   machineFacts,
   median,
+  positiveInt,
   REPO,
   run,
   table,
@@ -41,13 +42,8 @@ const { values: opt } = parseArgs({
     "no-write": { type: "boolean", default: false },
   },
 });
-const int = (v, name) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${v}`);
-  return n;
-};
-const RUNS = int(opt.runs ?? (opt.quick ? 7 : 21), "runs");
-const ROUNDS = int(opt.rounds ?? (opt.quick ? 1 : 3), "rounds");
+const RUNS = positiveInt(opt.runs ?? (opt.quick ? 7 : 21), "runs");
+const ROUNDS = positiveInt(opt.rounds ?? (opt.quick ? 1 : 3), "rounds");
 const EXAMPLE = "ha-sessions.yml";
 const CREATE_TIMEOUT = "10m";
 const VERIFY_TIMEOUT_MS = 20 * 60_000;

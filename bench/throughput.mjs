@@ -25,6 +25,7 @@ import {
   median,
   parseWrk,
   portBlock,
+  positiveInt,
   REPO,
   run,
   splitAddress,
@@ -49,18 +50,13 @@ const { values: opt } = parseArgs({
     "no-write": { type: "boolean", default: false },
   },
 });
-const int = (v, name) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${v}`);
-  return n;
-};
-const ROUNDS = int(opt.rounds ?? (opt.quick ? 2 : 5), "rounds");
-const DURATION = int(opt.duration ?? (opt.quick ? 3 : 10), "duration");
-const WARMUP = int(opt.warmup ?? (opt.quick ? 2 : 5), "warmup");
-const CONNECTIONS = int(opt.connections, "connections");
-const HOT_CONNECTIONS = int(opt["hot-connections"], "hot-connections");
-const THREADS = int(opt.threads, "threads");
-const SESSIONS = int(opt.sessions, "sessions");
+const ROUNDS = positiveInt(opt.rounds ?? (opt.quick ? 2 : 5), "rounds");
+const DURATION = positiveInt(opt.duration ?? (opt.quick ? 3 : 10), "duration");
+const WARMUP = positiveInt(opt.warmup ?? (opt.quick ? 2 : 5), "warmup");
+const CONNECTIONS = positiveInt(opt.connections, "connections");
+const HOT_CONNECTIONS = positiveInt(opt["hot-connections"], "hot-connections");
+const THREADS = positiveInt(opt.threads, "threads");
+const SESSIONS = positiveInt(opt.sessions, "sessions");
 const WRK = "/usr/bin/wrk";
 const LUA = path.join(REPO, "bench", "sessions.lua");
 const PROBE_PATH = "/.phpcluster/probe.php";
