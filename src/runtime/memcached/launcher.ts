@@ -274,7 +274,10 @@ class Launcher {
 
   private writeStatus(patch: Partial<LauncherStatus>): void {
     this.status = { ...this.status, ...patch };
-    this.mirrorStatus();
+    // a change of state goes to the status key at once; a new item count (every 100 ms under
+    // load) at most once a second, from the watch loop
+    this.mirrorDue = true;
+    if (Object.keys(patch).some((k) => k !== "items")) this.mirrorStatus();
     const tmp = `${this.config.statusFile}.${process.pid}.tmp`;
     try {
       writeFileSync(tmp, `${JSON.stringify(this.status, null, 2)}\n`);
@@ -286,8 +289,9 @@ class Launcher {
 
   private mirroring = false;
   private mirrorAgain = false;
-  /** The last write of the status key failed: the watch loop writes it again (a stale `warming` there would never end). */
-  private mirrorFailed = false;
+  /** The status key is behind the status (not written yet, or the write failed: a stale `warming` there would never end). */
+  private mirrorDue = false;
+  private mirroredAt = 0;
 
   /** The status into STATUS_KEY on the node's own memcached, when it answers: one write at a time, the last one wins. */
   private mirrorStatus(): void {
@@ -300,6 +304,7 @@ class Launcher {
       try {
         do {
           this.mirrorAgain = false;
+          this.mirrorDue = false;
           const c = await new McConnection(this.config.probe.host, this.config.probe.port, 1000).connect();
           try {
             await c.set(statusItem(this.status));
@@ -307,9 +312,9 @@ class Launcher {
             c.close();
           }
         } while (this.mirrorAgain);
-        this.mirrorFailed = false;
+        this.mirroredAt = Date.now();
       } catch {
-        this.mirrorFailed = true; // not answering (starting, stopped): written again once it does
+        this.mirrorDue = true; // not answering (starting, stopped): written again once it does
       } finally {
         this.mirroring = false;
       }
@@ -1145,7 +1150,7 @@ class Launcher {
           silent = 0;
           const items = Number(stats.curr_items ?? 0);
           if (items !== this.status.items) this.writeStatus({ items });
-          else if (this.mirrorFailed) this.mirrorStatus();
+          if (this.mirrorDue && Date.now() - this.mirroredAt >= 1000) this.mirrorStatus();
         } catch {
           silent++;
           if (silent >= 3) reason ??= "memcached stopped answering";
