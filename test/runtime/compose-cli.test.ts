@@ -12,6 +12,7 @@ import {
   containerState,
   listContainersArgs,
   listNetworksArgs,
+  parseConfigHashes,
   parseIds,
   parseInspect,
   pickContainer,
@@ -21,6 +22,7 @@ import {
   composeArgs,
   composeArgv,
   composeEnv,
+  containerArgs,
   docker,
   failureText,
   type Ran,
@@ -105,9 +107,11 @@ describe("running docker and compose", () => {
       file: "docker",
       args: ["compose", "-p", "shop", "-f", "/s/docker-compose.yml", "ps"],
     });
-    expect(composeArgv({ command: ["docker-compose"] }, "shop", "dc.yml", composeArgs.kill("app1"))).toEqual({
+    expect(
+      composeArgv({ command: ["docker-compose"] }, "shop", "dc.yml", composeArgs.upService("app1")),
+    ).toEqual({
       file: "docker-compose",
-      args: ["-p", "shop", "-f", "dc.yml", "kill", "-s", "SIGKILL", "app1"],
+      args: ["-p", "shop", "-f", "dc.yml", "up", "-d", "--no-deps", "--no-build", "app1"],
     });
     expect(() => composeArgv({ command: [] }, "shop", "dc.yml", [])).toThrow(/empty/);
   });
@@ -123,7 +127,23 @@ describe("running docker and compose", () => {
     expect(composeArgs.build({ generation: "v2" }, ["lb"])).toEqual(["build", "lb"]);
     expect(composeArgs.upService("app2")).toEqual(["up", "-d", "--no-deps", "--no-build", "app2"]);
     expect(composeArgs.down()).toEqual(["down", "-v", "--remove-orphans", "-t", "5"]);
-    expect(composeArgs.stop("app1", 35)).toEqual(["stop", "-t", "35", "app1"]);
+    expect(composeArgs.configHashes()).toEqual(["config", "--hash", "*"]);
+  });
+
+  it("stops, kills and starts one container by its id, not by service", () => {
+    expect(containerArgs.stop("34cab3bf47cd", 35)).toEqual(["stop", "-t", "35", "34cab3bf47cd"]);
+    expect(containerArgs.kill("34cab3bf47cd")).toEqual(["kill", "-s", "SIGKILL", "34cab3bf47cd"]);
+    expect(containerArgs.start("34cab3bf47cd")).toEqual(["start", "34cab3bf47cd"]);
+  });
+
+  it("reads each service's config hash from `config --hash`, skipping lines of another shape", () => {
+    const h1 = "5d3c1e6f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d";
+    const h2 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    expect(parseConfigHashes(`memcached1 ${h1}\napp1 ${h2}\nWARNING: something\n\n`)).toEqual({
+      memcached1: h1,
+      app1: h2,
+    });
+    expect(parseConfigHashes("app1 not-a-hash\n")).toEqual({});
   });
 
   it("gives Compose the command's environment, the probe secret and the classic builder", () => {
@@ -280,7 +300,12 @@ describe("listing containers", () => {
         Health: { Status: "healthy", Log: [{ ExitCode: 0, Output: "" }] },
       },
       Config: {
-        Labels: { "com.docker.compose.project": "cxtest", "com.docker.compose.service": "app1" },
+        Labels: {
+          "com.docker.compose.project": "cxtest",
+          "com.docker.compose.service": "app1",
+          "com.docker.compose.config-hash":
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        },
       },
     },
     {
@@ -305,6 +330,8 @@ describe("listing containers", () => {
     ]);
     expect(cs[0]).toMatchObject({ exitCode: 137, health: "unhealthy", pid: 0, project: "cxtest" });
     expect(cs[1]).toMatchObject({ pid: 12338, health: "healthy", healthOutput: undefined });
+    expect(cs[0]?.configHash).toBeUndefined();
+    expect(cs[1]?.configHash).toBe("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
     expect(() => parseInspect("Error: No such object: x")).toThrow(/no JSON array/);
     expect(parseInspect("[]\n")).toEqual([]);
   });

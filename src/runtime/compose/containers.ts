@@ -10,6 +10,8 @@ import { docker } from "./exec.js";
 export const LABEL_PROJECT = "com.docker.compose.project";
 export const LABEL_SERVICE = "com.docker.compose.service";
 const LABEL_ONEOFF = "com.docker.compose.oneoff";
+/** The hash of the service's config the container was created from (both generations set it). */
+export const LABEL_CONFIG_HASH = "com.docker.compose.config-hash";
 
 /** `docker ps` arguments listing the ids of every container of a project (running or not), or of one service. */
 export function listContainersArgs(project: string, service?: string): string[] {
@@ -53,6 +55,8 @@ export interface ContainerInfo {
   /** Output of the last healthcheck probe, trimmed. */
   healthOutput: string | undefined;
   startedAt: string | undefined;
+  /** Compose's hash of the service config it was created from (`config --hash`), if labelled. */
+  configHash: string | undefined;
 }
 
 interface InspectJson {
@@ -92,7 +96,21 @@ export function parseInspect(stdout: string): ContainerInfo[] {
       health: c.State?.Health?.Status || undefined,
       healthOutput: log.length > 0 ? (log[log.length - 1]?.Output ?? "").trim() || undefined : undefined,
       startedAt: c.State?.StartedAt,
+      configHash: labels[LABEL_CONFIG_HASH] || undefined,
     });
+  }
+  return out;
+}
+
+/**
+ * `compose config --hash "*"` output (`<service> <hash>` a line, both generations) → hash by
+ * service. Lines of another shape (a warning on stdout) are left out.
+ */
+export function parseConfigHashes(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of stdout.split("\n")) {
+    const m = /^([A-Za-z0-9][A-Za-z0-9_.-]*)\s+([0-9a-f]{32,128})$/.exec(line.trim());
+    if (m?.[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2];
   }
   return out;
 }

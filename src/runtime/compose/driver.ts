@@ -49,6 +49,7 @@ import {
   DockerUnavailable,
   listContainers,
   listNetworksArgs,
+  parseConfigHashes,
   parseIds,
   pickContainer,
 } from "./containers.js";
@@ -57,6 +58,7 @@ import {
   type ComposeProject,
   compose,
   composeArgs,
+  containerArgs,
   docker,
   dockerEnv,
   failureText,
@@ -101,6 +103,8 @@ export class ComposeDriver implements RuntimeDriver {
   /** One poll is a `docker ps` and a `docker inspect`. */
   readonly pollMs = 250;
   private cli: Promise<ComposeCli | undefined> | undefined;
+  /** Compose's config hash of each service, for the rendered file as it was read (its text is the key). */
+  private hashes: { file: string; hashes: Promise<Record<string, string>> } | undefined;
 
   constructor(readonly cluster: ClusterContext) {}
 
@@ -290,6 +294,7 @@ export class ComposeDriver implements RuntimeDriver {
     // a running container is left as it is (`up` would recreate it if its config changed)
     if ((await this.container(node))?.status === "running") return;
     if (memcachedNodeNames(this.cluster.topology).includes(node)) await this.memoryDirs();
+    if (await this.startAsCreated(node, signal)) return;
     const r = await this.runCompose(composeArgs.upService(node), {
       secret: await this.requireSecret(),
       signal,
@@ -310,24 +315,65 @@ export class ComposeDriver implements RuntimeDriver {
     });
   }
 
+  /**
+   * `docker start` of the node's stopped container when Compose's `up` would only start it too:
+   * it exists and was created from the service's config as rendered now (its config-hash label is
+   * what `config --hash` says). False when `up` has to decide (no container, a changed config, or
+   * a hash that cannot be read), and when the start fails, so that `up` reports why.
+   */
+  private async startAsCreated(node: string, signal: AbortSignal | undefined): Promise<boolean> {
+    const c = await this.container(node);
+    if (c === undefined || c.configHash === undefined || !["exited", "created"].includes(c.status))
+      return false;
+    const expected = (await this.configHashes())[node];
+    throwIfAborted(signal);
+    if (expected === undefined || expected !== c.configHash) return false;
+    const r = await this.runDocker(containerArgs.start(c.id), { signal });
+    throwIfAborted(signal);
+    return r.exitCode === 0;
+  }
+
+  /** Compose's config hash of every service, read once per text of the rendered file. */
+  private async configHashes(): Promise<Record<string, string>> {
+    let file: string;
+    try {
+      file = await readFile(this.composeFile, "utf8");
+    } catch {
+      return {};
+    }
+    if (this.hashes?.file !== file) {
+      const hashes = this.requireSecret()
+        .then((secret) => this.runCompose(composeArgs.configHashes(), { secret }))
+        .then((r) => (r.exitCode === 0 ? parseConfigHashes(r.stdout) : {}));
+      this.hashes = { file, hashes };
+    }
+    return this.hashes.hashes;
+  }
+
   async stopNode(opts: { node: string; graceMs: number }): Promise<void> {
     const { node } = opts;
     nodeOf(this.cluster.topology, node);
+    const c = await this.container(node);
+    if (c === undefined || !["running", "restarting", "paused"].includes(c.status)) return;
     // Apache's stop signal (SIGWINCH, set in the compose file) lets in-flight requests finish, within graceMs
     const graceSeconds = Math.max(1, Math.ceil(opts.graceMs / 1000));
-    const r = await this.runCompose(composeArgs.stop(node, graceSeconds), {
+    const r = await this.runDocker(containerArgs.stop(c.id, graceSeconds), {
       timeoutMs: graceSeconds * 1000 + COMPOSE_TIMEOUT_MS,
     });
-    if (r.exitCode !== 0) throw this.composeFailure(`stopping ${node}`, r);
+    if (r.exitCode !== 0 && (await this.container(node))?.status === "running") {
+      throw this.composeFailure(`stopping ${node}`, r);
+    }
   }
 
   async killNode(opts: { node: string }): Promise<void> {
     const { node } = opts;
     nodeOf(this.cluster.topology, node);
-    await this.running(node);
+    const c = await this.running(node);
     // a SIGKILLed container is not restarted by any restart policy
-    const r = await this.runCompose(composeArgs.kill(node));
-    if (r.exitCode !== 0) throw this.composeFailure(`killing ${node}`, r);
+    const r = await this.runDocker(containerArgs.kill(c.id));
+    if (r.exitCode !== 0 && (await this.container(node))?.status === "running") {
+      throw this.composeFailure(`killing ${node}`, r);
+    }
     try {
       await waitUntil(`${node} gone`, async () => (await this.container(node))?.status !== "running", {
         timeoutMs: KILL_WAIT_MS,
